@@ -1,0 +1,39 @@
+# The README's two commands: `make demo` and `make test`. Each creates .venv and
+# installs what it needs, so both work on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# One place for the torch spec: on this machine torch==2.13.0 is a CPU wheel on disk;
+# an unpinned `torch` could pull a multi-GB CUDA build.
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: demo test install-test install-demo bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed-test: $(PY) pyproject.toml
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[test]"
+	touch $@
+
+$(VENV)/.installed-demo: $(PY) pyproject.toml
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[torch,jax]" array-api-strict
+	touch $@
+
+install-test: $(VENV)/.installed-test
+install-demo: $(VENV)/.installed-demo
+
+demo: install-demo
+	$(PY) -m e3xp demo
+
+test: install-test
+	$(PY) -m pytest -q
+
+bench: install-test
+	$(PY) -m pip install -q -e ".[bench]"
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV)

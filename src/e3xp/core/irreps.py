@@ -1,0 +1,647 @@
+"""Irreducible representations of O(3) and their direct sums.
+
+The semantics follow e3nn-jax: sort order ``0e, 0o, 1o, 1e, 2e, 2o, ...``,
+``Irreps * n`` multiplies multiplicities, ``simplify`` merges adjacent equal
+irreps and drops zero multiplicities, ``regroup`` is sort then simplify.
+
+Everything here is immutable and hashable, so irreps can key caches of plans.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from typing import NamedTuple, Union
+
+import numpy as np
+
+__all__ = ["Irrep", "MulIrrep", "Irreps", "IntoIrrep", "IntoIrreps"]
+
+_IRREP_RE = re.compile(r"^\s*(\d+)\s*([eoy])\s*$")
+_MUL_IRREP_RE = re.compile(r"^\s*(?:(\d+)\s*x\s*)?(\d+)\s*([eoy])\s*$")
+
+
+def _parity_from_char(l: int, c: str) -> int:
+    if c == "e":
+        return 1
+    if c == "o":
+        return -1
+    return (-1) ** l  # "y": the parity of the spherical harmonic of degree l
+
+
+class Irrep:
+    """An irreducible representation of O(3): degree ``l`` and parity ``p``.
+
+    Parameters
+    ----------
+    l : int or str or Irrep or tuple
+        ``Irrep(1, -1)``, ``Irrep("1o")``, ``Irrep((1, -1))`` and ``Irrep("1y")``
+        (parity ``(-1)**l``, the parity of spherical harmonics) are all accepted.
+    p : {1, -1}, optional
+        The parity, when ``l`` is an int.
+
+    Examples
+    --------
+    >>> Irrep("1o"), Irrep(2, 1), Irrep("3y")
+    (1o, 2e, 3o)
+    >>> Irrep("1o").dim
+    3
+    >>> list(Irrep("1o") * Irrep("1o"))
+    [0e, 1e, 2e]
+    >>> sorted([Irrep("1e"), Irrep("0o"), Irrep("1o"), Irrep("0e")])
+    [0e, 0o, 1o, 1e]
+    """
+
+    __slots__ = ("_l", "_p")
+
+    def __init__(self, l, p=None):
+        if p is None:
+            if isinstance(l, Irrep):
+                l, p = l.l, l.p
+            elif isinstance(l, MulIrrep):
+                l, p = l.ir.l, l.ir.p
+            elif isinstance(l, str):
+                m = _IRREP_RE.match(l)
+                if m is None:
+                    raise ValueError(
+                        f"cannot parse irrep {l!r}: expected a degree and a parity "
+                        "such as '0e', '1o' or '2y'"
+                    )
+                l_int = int(m.group(1))
+                l, p = l_int, _parity_from_char(l_int, m.group(2))
+            elif isinstance(l, tuple) and len(l) == 2:
+                l, p = l
+            else:
+                raise TypeError(
+                    f"cannot make an Irrep from {l!r} of type {type(l).__name__}: "
+                    "expected a string like '1o', an (l, p) tuple or an Irrep"
+                )
+        if isinstance(l, (bool, np.bool_)) or not isinstance(l, (int, np.integer)):
+            raise TypeError(f"Irrep degree l={l!r} must be an int")
+        if l < 0:
+            raise ValueError(f"Irrep degree l={l!r} must be >= 0")
+        if isinstance(p, (bool, np.bool_)) or p not in (1, -1):
+            raise ValueError(f"Irrep parity p={p!r} must be 1 (even) or -1 (odd)")
+        object.__setattr__(self, "_l", int(l))
+        object.__setattr__(self, "_p", int(p))
+
+    def __setattr__(self, name, value):
+        raise AttributeError("Irrep is immutable")
+
+    @property
+    def l(self) -> int:  # noqa: E743 - the physicists' name
+        """The degree, ``dim = 2 l + 1``."""
+        return self._l
+
+    @property
+    def p(self) -> int:
+        """The parity, 1 (even, ``e``) or -1 (odd, ``o``)."""
+        return self._p
+
+    @property
+    def dim(self) -> int:
+        """The dimension ``2 l + 1``."""
+        return 2 * self._l + 1
+
+    def is_scalar(self) -> bool:
+        """True for ``0e``, the only irrep invariant under all of O(3)."""
+        return self._l == 0 and self._p == 1
+
+    def _sort_key(self):
+        # e3nn-jax order: for each l, the parity (-1)^l (that of the harmonics) first.
+        return (self._l, -self._p * (-1) ** self._l)
+
+    def __repr__(self) -> str:
+        return f"{self._l}{'e' if self._p == 1 else 'o'}"
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, str):
+            try:
+                other = Irrep(other)
+            except ValueError:
+                return False
+        if not isinstance(other, Irrep):
+            return NotImplemented
+        return self._l == other._l and self._p == other._p
+
+    def __hash__(self) -> int:
+        return hash((self._l, self._p))
+
+    def __lt__(self, other) -> bool:
+        return self._sort_key() < Irrep(other)._sort_key()
+
+    def __le__(self, other) -> bool:
+        return self._sort_key() <= Irrep(other)._sort_key()
+
+    def __gt__(self, other) -> bool:
+        return self._sort_key() > Irrep(other)._sort_key()
+
+    def __ge__(self, other) -> bool:
+        return self._sort_key() >= Irrep(other)._sort_key()
+
+    def __iter__(self):
+        # Allows ``l, p = Irrep("1o")``.
+        yield self._l
+        yield self._p
+
+    def __mul__(self, other) -> Iterator["Irrep"]:
+        """The irreps in the product of two irreps (selection rule), by increasing l."""
+        other = Irrep(other)
+        p = self._p * other._p
+        for l in range(abs(self._l - other._l), self._l + other._l + 1):
+            yield Irrep(l, p)
+
+    def __rmul__(self, mul: int) -> "Irreps":
+        if not isinstance(mul, (int, np.integer)) or isinstance(mul, bool):
+            return NotImplemented
+        return Irreps([(int(mul), self)])
+
+    def __add__(self, other) -> "Irreps":
+        return Irreps(self) + Irreps(other)
+
+    def __radd__(self, other) -> "Irreps":
+        return Irreps(other) + Irreps(self)
+
+    @staticmethod
+    def iterator(lmax: int | None = None) -> Iterator["Irrep"]:
+        """All irreps in sort order, up to degree ``lmax`` (forever if None).
+
+        >>> list(Irrep.iterator(1))
+        [0e, 0o, 1o, 1e]
+        """
+        l = 0
+        while lmax is None or l <= lmax:
+            yield Irrep(l, (-1) ** l)
+            yield Irrep(l, -((-1) ** l))
+            l += 1
+
+    # --- representation matrices -------------------------------------------
+    def D_from_angles(self, alpha, beta, gamma, k=0) -> np.ndarray:
+        """The representation matrix of the rotation Y(alpha) X(beta) Y(gamma)
+        composed with ``k`` inversions: ``D = p**k * wigner_D(l, alpha, beta, gamma)``.
+
+        >>> bool(np.allclose(Irrep("1o").D_from_angles(0.1, 0.2, 0.3, k=1),
+        ...                  -Irrep("1e").D_from_angles(0.1, 0.2, 0.3)))
+        True
+        """
+        from .wigner import wigner_D
+
+        d = wigner_D(self._l, alpha, beta, gamma)
+        # The inversion acts as p on this irrep, so k inversions act as p**k.
+        odd = np.asarray(k) % 2 == 1
+        sign = np.where(odd & (self._p == -1), -1.0, 1.0)
+        return d * sign[..., None, None]
+
+    def D_from_matrix(self, R) -> np.ndarray:
+        """The representation matrix of an O(3) element given as a 3x3 matrix.
+
+        ``R`` may have determinant -1 (a rotation times the inversion).
+
+        >>> from e3xp.core.rotations import rand_matrix
+        >>> R = rand_matrix(0)
+        >>> bool(np.allclose(Irrep("1o").D_from_matrix(R), R))
+        True
+        >>> bool(np.allclose(Irrep("1o").D_from_matrix(-R), -R))
+        True
+        """
+        from .rotations import check_rotation, matrix_to_angles
+
+        R = check_rotation(R, allow_parity=True)
+        d = np.sign(np.linalg.det(R))
+        k = np.rint((1 - d) / 2).astype(np.int64)
+        return self.D_from_angles(*matrix_to_angles(R * d[..., None, None]), k)
+
+    def D_from_quaternion(self, q, k=0) -> np.ndarray:
+        """The representation matrix of the rotation given by quaternion (w, x, y, z)."""
+        from .rotations import quaternion_to_angles
+
+        return self.D_from_angles(*quaternion_to_angles(q), k)
+
+    def D_from_axis_angle(self, axis, angle, k=0) -> np.ndarray:
+        """The representation matrix of the rotation by ``angle`` about ``axis``."""
+        from .rotations import axis_angle_to_angles
+
+        return self.D_from_angles(*axis_angle_to_angles(axis, angle), k)
+
+    def generators(self) -> np.ndarray:
+        """The so(3) generators (3, dim, dim) in this irrep (parity plays no role)."""
+        from .wigner import so3_generators
+
+        return so3_generators(self._l)
+
+
+IntoIrrep = Union[Irrep, str, tuple]
+
+
+class MulIrrep:
+    """An irrep with a multiplicity: ``mul`` copies of ``ir``.
+
+    >>> MulIrrep(3, "1o")
+    3x1o
+    >>> mul, ir = MulIrrep(3, "1o"); mul, ir.dim
+    (3, 3)
+    """
+
+    __slots__ = ("_mul", "_ir")
+
+    def __init__(self, mul, ir=None):
+        if ir is None:
+            if isinstance(mul, MulIrrep):
+                mul, ir = mul.mul, mul.ir
+            else:
+                raise TypeError(f"MulIrrep needs a multiplicity and an irrep, got {mul!r}")
+        if isinstance(mul, (bool, np.bool_)) or not isinstance(mul, (int, np.integer)):
+            raise TypeError(f"multiplicity {mul!r} must be an int")
+        if mul < 0:
+            raise ValueError(f"multiplicity {mul!r} must be >= 0")
+        object.__setattr__(self, "_mul", int(mul))
+        object.__setattr__(self, "_ir", Irrep(ir))
+
+    def __setattr__(self, name, value):
+        raise AttributeError("MulIrrep is immutable")
+
+    @property
+    def mul(self) -> int:
+        """The multiplicity."""
+        return self._mul
+
+    @property
+    def ir(self) -> Irrep:
+        """The irrep."""
+        return self._ir
+
+    @property
+    def dim(self) -> int:
+        """``mul * ir.dim``."""
+        return self._mul * self._ir.dim
+
+    def __iter__(self):
+        yield self._mul
+        yield self._ir
+
+    def __repr__(self) -> str:
+        return f"{self._mul}x{self._ir}"
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, tuple) and len(other) == 2:
+            try:
+                other = MulIrrep(*other)
+            except (TypeError, ValueError):
+                return False
+        if not isinstance(other, MulIrrep):
+            return NotImplemented
+        return self._mul == other._mul and self._ir == other._ir
+
+    def __hash__(self) -> int:
+        return hash((self._mul, self._ir))
+
+    def __lt__(self, other) -> bool:
+        other = MulIrrep(other) if not isinstance(other, MulIrrep) else other
+        return (self._ir, self._mul) < (other._ir, other._mul)
+
+
+class SortResult(NamedTuple):
+    """Result of :meth:`Irreps.sort`.
+
+    ``irreps`` is sorted; ``p[i]`` is the new position of entry ``i``;
+    ``inv[j]`` is the old position of the new entry ``j``.
+    """
+
+    irreps: "Irreps"
+    p: tuple
+    inv: tuple
+
+
+def _parse_irreps_string(s: str) -> list[MulIrrep]:
+    if s.strip() == "":
+        return []
+    out = []
+    for term in s.split("+"):
+        m = _MUL_IRREP_RE.match(term)
+        if m is None:
+            raise ValueError(
+                f"cannot parse irreps {s!r}: the term {term.strip()!r} is not of the form "
+                "'[mul x] l p' with integers mul, l >= 0 and parity p in e/o/y "
+                "(examples: '3x0e + 1o', '16x1e+32x2o')"
+            )
+        mul = int(m.group(1)) if m.group(1) is not None else 1
+        l = int(m.group(2))
+        out.append(MulIrrep(mul, Irrep(l, _parity_from_char(l, m.group(3)))))
+    return out
+
+
+def _as_mul_irrep(x) -> MulIrrep:
+    if isinstance(x, MulIrrep):
+        return x
+    if isinstance(x, Irrep):
+        return MulIrrep(1, x)
+    if isinstance(x, str):
+        items = _parse_irreps_string(x)
+        if len(items) != 1:
+            raise ValueError(f"expected a single irrep or mul x irrep, got {x!r}")
+        return items[0]
+    if isinstance(x, tuple) and len(x) == 2:
+        mul, ir = x
+        if isinstance(ir, (Irrep, str, tuple)):
+            return MulIrrep(mul, ir)
+        # (l, p) given as a plain tuple
+        return MulIrrep(1, Irrep(x))
+    raise TypeError(
+        f"cannot make an irreps entry from {x!r} of type {type(x).__name__}: expected "
+        "'2x1o', an Irrep, a MulIrrep or a (mul, irrep) tuple"
+    )
+
+
+class Irreps(tuple):
+    """A direct sum of irreps with multiplicities, e.g. ``"3x0e + 1o"``.
+
+    Immutable and hashable; compares equal to an equivalent string.
+
+    Examples
+    --------
+    >>> irreps = Irreps("3x0e + 1o")
+    >>> irreps
+    3x0e+1x1o
+    >>> irreps.dim, irreps.num_irreps, irreps.ls, irreps.lmax
+    (6, 4, [0, 0, 0, 1], 1)
+    >>> irreps == "3x0e+1x1o"
+    True
+    >>> Irreps("1e + 0e") * 2
+    2x1e+2x0e
+    >>> Irreps("1e + 0e").repeat(2)
+    1x1e+1x0e+1x1e+1x0e
+    >>> Irreps("1o + 0e + 1o").regroup()
+    1x0e+2x1o
+    >>> Irreps("1e + 2e + 0e").filter(keep="2e + 2x1e")
+    1x1e+1x2e
+    """
+
+    def __new__(cls, irreps=None):
+        if irreps is None:
+            items = []
+        elif isinstance(irreps, Irreps):
+            return irreps
+        elif isinstance(irreps, str):
+            items = _parse_irreps_string(irreps)
+        elif isinstance(irreps, Irrep):
+            items = [MulIrrep(1, irreps)]
+        elif isinstance(irreps, MulIrrep):
+            items = [irreps]
+        elif isinstance(irreps, Iterable):
+            items = [_as_mul_irrep(x) for x in irreps]
+        else:
+            raise TypeError(
+                f"cannot make Irreps from {irreps!r} of type {type(irreps).__name__}: "
+                "expected a string like '3x0e + 1o', an Irrep, a MulIrrep or a list of them"
+            )
+        return super().__new__(cls, items)
+
+    # --- sizes ---------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        """Total dimension: ``sum(mul * (2 l + 1))``."""
+        return sum(mul_ir.dim for mul_ir in self)
+
+    @property
+    def num_irreps(self) -> int:
+        """Total number of irreps: ``sum(mul)``."""
+        return sum(mul_ir.mul for mul_ir in self)
+
+    @property
+    def ls(self) -> list[int]:
+        """The degree of every irrep, each repeated ``mul`` times."""
+        return [mul_ir.ir.l for mul_ir in self for _ in range(mul_ir.mul)]
+
+    @property
+    def lmax(self) -> int:
+        """The largest degree; a ValueError for empty irreps."""
+        if len(self) == 0:
+            raise ValueError("lmax of empty Irreps is undefined")
+        return max(mul_ir.ir.l for mul_ir in self)
+
+    @property
+    def muls(self) -> tuple:
+        """The multiplicities of the entries."""
+        return tuple(mul_ir.mul for mul_ir in self)
+
+    def slices(self) -> list[slice]:
+        """The slice of each entry in a flat array of size ``dim``.
+
+        >>> Irreps("2x0e + 1o").slices()
+        [slice(0, 2, None), slice(2, 5, None)]
+        """
+        out, i = [], 0
+        for mul_ir in self:
+            out.append(slice(i, i + mul_ir.dim))
+            i += mul_ir.dim
+        return out
+
+    def is_scalar(self) -> bool:
+        """True when every irrep is ``0e``."""
+        return all(mul_ir.ir.is_scalar() for mul_ir in self)
+
+    def count(self, ir) -> int:
+        """The total multiplicity of ``ir``.
+
+        >>> Irreps("2x1o + 0e + 1o").count("1o")
+        3
+        """
+        ir = Irrep(ir)
+        return sum(mul for mul, ir2 in self if ir2 == ir)
+
+    def __contains__(self, ir) -> bool:
+        try:
+            ir = Irrep(ir)
+        except (TypeError, ValueError):
+            return False
+        return any(ir2 == ir for _, ir2 in self)
+
+    # --- algebra -------------------------------------------------------------
+    def __add__(self, other) -> "Irreps":
+        return Irreps(tuple(self) + tuple(Irreps(other)))
+
+    def __radd__(self, other) -> "Irreps":
+        return Irreps(tuple(Irreps(other)) + tuple(self))
+
+    def __mul__(self, other) -> "Irreps":
+        if isinstance(other, (bool, np.bool_)) or not isinstance(other, (int, np.integer)):
+            if isinstance(other, (Irreps, Irrep, str)):
+                raise TypeError(
+                    "Irreps * Irreps is ambiguous; use e3xp.tensor_product or "
+                    "Irrep * Irrep for the selection rule"
+                )
+            return NotImplemented
+        if other < 0:
+            raise ValueError(f"cannot multiply multiplicities by {other!r} < 0")
+        return Irreps([(mul * int(other), ir) for mul, ir in self])
+
+    __rmul__ = __mul__
+
+    def repeat(self, n: int) -> "Irreps":
+        """The entries repeated ``n`` times (what ``e3nn.o3.Irreps * n`` does)."""
+        if not isinstance(n, (int, np.integer)) or n < 0:
+            raise ValueError(f"repeat count {n!r} must be an int >= 0")
+        return Irreps(tuple(self) * int(n))
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return Irreps(super().__getitem__(i))
+        return super().__getitem__(i)
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, Irreps):
+            return tuple.__eq__(self, other)
+        if isinstance(other, (str, Irrep, MulIrrep, list, tuple)):
+            try:
+                return tuple.__eq__(self, Irreps(other))
+            except (TypeError, ValueError):
+                return False
+        return NotImplemented
+
+    def __ne__(self, other) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    __hash__ = tuple.__hash__
+
+    def __repr__(self) -> str:
+        return "+".join(repr(mul_ir) for mul_ir in self)
+
+    __str__ = __repr__
+
+    def simplify(self) -> "Irreps":
+        """Merge adjacent equal irreps and drop zero multiplicities.
+
+        >>> Irreps("1e + 1e + 0x0e + 0e + 1e").simplify()
+        2x1e+1x0e+1x1e
+        """
+        out: list[list] = []
+        for mul, ir in self:
+            if mul == 0:
+                continue
+            if out and out[-1][1] == ir:
+                out[-1][0] += mul
+            else:
+                out.append([mul, ir])
+        return Irreps([(mul, ir) for mul, ir in out])
+
+    def remove_zero_multiplicities(self) -> "Irreps":
+        """Drop the entries with multiplicity 0, keeping the order."""
+        return Irreps([(mul, ir) for mul, ir in self if mul > 0])
+
+    def sort(self) -> SortResult:
+        """Stable sort by irrep.
+
+        Returns ``(irreps, p, inv)``: ``p[i]`` is the new index of entry ``i``,
+        ``inv[j]`` the old index of new entry ``j``.
+
+        >>> Irreps("2e + 1o + 0e").sort()
+        SortResult(irreps=1x0e+1x1o+1x2e, p=(2, 1, 0), inv=(2, 1, 0))
+        """
+        keyed = sorted(range(len(self)), key=lambda i: (self[i].ir, i))
+        inv = tuple(keyed)
+        p = [0] * len(inv)
+        for new, old in enumerate(inv):
+            p[old] = new
+        return SortResult(Irreps([self[i] for i in inv]), tuple(p), inv)
+
+    def regroup(self) -> "Irreps":
+        """Sort, then simplify: each irrep appears once, in sort order."""
+        return self.sort().irreps.simplify()
+
+    def filter(self, keep=None, *, drop=None, lmax: int | None = None) -> "Irreps":
+        """Keep (or drop) the entries whose irrep is listed; optionally cap the degree.
+
+        ``keep`` and ``drop`` accept a string, Irreps, a list of irreps or a
+        callable taking a :class:`MulIrrep`. Multiplicities in ``keep``/``drop``
+        are ignored.
+
+        >>> Irreps("0e + 1o + 2e").filter(drop="1o")
+        1x0e+1x2e
+        >>> Irreps("0e + 1o + 2e").filter(lmax=1)
+        1x0e+1x1o
+        >>> Irreps("0e + 3x1o").filter(lambda mul_ir: mul_ir.mul > 1)
+        3x1o
+        """
+        if keep is not None and drop is not None:
+            raise ValueError("filter takes keep= or drop=, not both")
+        out = self
+        if keep is not None:
+            out = Irreps([m for m in out if _irrep_selector(keep, "keep")(m)])
+        if drop is not None:
+            out = Irreps([m for m in out if not _irrep_selector(drop, "drop")(m)])
+        if lmax is not None:
+            out = Irreps([m for m in out if m.ir.l <= lmax])
+        return out
+
+    # --- constructors ----------------------------------------------------------
+    @staticmethod
+    def spherical_harmonics(lmax: int, p: int = -1) -> "Irreps":
+        """The irreps of spherical harmonics up to ``lmax``: parity ``p**l``.
+
+        >>> Irreps.spherical_harmonics(3)
+        1x0e+1x1o+1x2e+1x3o
+        >>> Irreps.spherical_harmonics(2, p=1)
+        1x0e+1x1e+1x2e
+        """
+        if p not in (1, -1):
+            raise ValueError(f"parity p={p!r} must be 1 or -1")
+        if not isinstance(lmax, (int, np.integer)) or lmax < 0:
+            raise ValueError(f"lmax={lmax!r} must be an int >= 0")
+        return Irreps([(1, (l, p**l)) for l in range(lmax + 1)])
+
+    # --- representation matrices ---------------------------------------------
+    def _block_diag(self, blocks: list[np.ndarray]) -> np.ndarray:
+        batch = np.broadcast_shapes(*[b.shape[:-2] for b in blocks]) if blocks else ()
+        out = np.zeros(batch + (self.dim, self.dim))
+        i = 0
+        for (mul, _), b in zip(self, blocks):
+            d = b.shape[-1]
+            for _ in range(mul):
+                out[..., i : i + d, i : i + d] = b
+                i += d
+        return out
+
+    def D_from_angles(self, alpha, beta, gamma, k=0) -> np.ndarray:
+        """Block-diagonal representation matrix, see :meth:`Irrep.D_from_angles`."""
+        return self._block_diag([ir.D_from_angles(alpha, beta, gamma, k) for _, ir in self])
+
+    def D_from_matrix(self, R) -> np.ndarray:
+        """Block-diagonal representation matrix of an O(3) element (3x3 matrix).
+
+        >>> from e3xp.core.rotations import rand_matrix
+        >>> R = rand_matrix(1)
+        >>> D = Irreps("2x0e + 1o").D_from_matrix(R)
+        >>> D.shape, bool(np.allclose(D[2:, 2:], R)), bool(np.allclose(D[:2, :2], np.eye(2)))
+        ((5, 5), True, True)
+        """
+        return self._block_diag([ir.D_from_matrix(R) for _, ir in self])
+
+    def D_from_quaternion(self, q, k=0) -> np.ndarray:
+        """Block-diagonal representation matrix of a quaternion (w, x, y, z)."""
+        return self._block_diag([ir.D_from_quaternion(q, k) for _, ir in self])
+
+    def D_from_axis_angle(self, axis, angle, k=0) -> np.ndarray:
+        """Block-diagonal representation matrix of an axis-angle rotation."""
+        return self._block_diag([ir.D_from_axis_angle(axis, angle, k) for _, ir in self])
+
+
+def _irrep_selector(sel, what: str) -> Callable[[MulIrrep], bool]:
+    if callable(sel) and not isinstance(sel, (Irreps, Irrep, MulIrrep, str)):
+        return sel
+    if isinstance(sel, (str, Irreps, MulIrrep)):
+        irs = {mul_ir.ir for mul_ir in Irreps(sel)}
+    elif isinstance(sel, Irrep):
+        irs = {sel}
+    elif isinstance(sel, Iterable):
+        irs = set()
+        for x in sel:
+            irs |= {Irrep(x)} if isinstance(x, (Irrep, tuple)) else {m.ir for m in Irreps(x)}
+    else:
+        raise TypeError(
+            f"filter({what}={sel!r}): expected a string, Irreps, a list of irreps or a callable"
+        )
+    return lambda mul_ir: mul_ir.ir in irs
+
+
+IntoIrreps = Union[Irreps, str, Irrep, MulIrrep, list, tuple]
