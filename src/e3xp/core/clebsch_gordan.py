@@ -140,10 +140,14 @@ def _factorial(n: int) -> int:
 def _doubled_half_integer(name: str, value) -> int:
     """``2 * value`` as an int, for an int / Fraction / float that is a multiple of 1/2."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be an integer or half-integer number, got {value!r} of type {type(value).__name__}")
+        raise TypeError(
+            f"{name} must be an integer or half-integer number, got {value!r} of type {type(value).__name__}"
+        )
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be an integer or half-integer, got {value}")
     twice = 2 * Fraction(value)
     if twice.denominator != 1:
-        raise ValueError(f"{name} must be an integer or half-integer, got {value!r}")
+        raise ValueError(f"{name} must be an integer or half-integer, got {value}")
     return int(twice)
 
 
@@ -193,9 +197,9 @@ def su2_clebsch_gordan_exact(j1, j2, j3, m1, m2, m3) -> SqrtRational:
         ("j3", "m3", tj3, tm3, j3, m3),
     ):
         if tj < 0:
-            raise ValueError(f"{jn} must be non-negative, got {j!r}")
+            raise ValueError(f"{jn} must be non-negative, got {j}")
         if abs(tm) > tj or (tj - tm) % 2:
-            raise ValueError(f"{mn} must be one of -{jn}, -{jn}+1, ..., {jn} (here {jn}={j!r}), got {m!r}")
+            raise ValueError(f"{mn} must be one of -{jn}, -{jn}+1, ..., {jn} (here {jn}={j}), got {m}")
     zero = SqrtRational(0, Fraction(0))
     if tm3 != tm1 + tm2 or (tj1 + tj2 + tj3) % 2 or not abs(tj1 - tj2) <= tj3 <= tj1 + tj2:
         return zero
@@ -210,24 +214,9 @@ def su2_clebsch_gordan_exact(j1, j2, j3, m1, m2, m3) -> SqrtRational:
 # ---------------------------------------------------------------------------
 
 
-def _basis_phase(l: int, m: int, r: int) -> int:
-    """Exponent ``e`` (mod 4) with ``Q_l[l+m, l+r] = i**e / sqrt(2)**(m != 0)``; needs ``|r| == |m|``.
-
-    The common factor ``(-i)**l = i**(3 l)`` is e3nn's: without it the real
-    coefficients of odd ``l1 + l2 + l3`` would be purely imaginary.
-    """
-    if m < 0:
-        e = 0 if r > 0 else 3  # 1, -i
-    elif m == 0:
-        e = 0
-    else:
-        e = 2 * m if r > 0 else 2 * m + 1  # (-1)^m, i (-1)^m
-    return (e + 3 * l) % 4
-
-
 def _check_l(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        if isinstance(value, numbers.Real) and not isinstance(value, bool) and value != math.floor(value):
+        if isinstance(value, numbers.Real) and not isinstance(value, bool) and not float(value).is_integer():
             raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
         raise TypeError(f"{name} must be an int, got {value!r} of type {type(value).__name__}")
     value = operator.index(value)
@@ -249,9 +238,12 @@ def change_basis_real_to_complex(l: int) -> np.ndarray:
         Q[l, l] = c,   with c = (-i)^l.
 
     The global phase ``c`` makes the real Clebsch-Gordan coefficients real.  No
-    permutation matrix is involved: e3nn takes ``y`` as the polar axis, so the
-    standard real harmonics ordered by ``m`` are (up to sign) ``(x, y, z)`` for
-    ``l = 1``; the usual axes (X, Y, Z) become (z, x, y).
+    permutation matrix is needed for the (x, y, z) order: the axes are relabeled
+    instead, the complex basis being quantized along e3nn's ``y``.  With the
+    Condon-Shortley angular-momentum matrices ``Jx, Jy, Jz`` on the complex basis,
+    the real generators of rotations about e3nn's x, y, z are
+    ``Q^H (-i Jy) Q``, ``Q^H (i Jz) Q`` and ``Q^H (i Jx) Q``; for ``l = 1`` these
+    are the infinitesimal rotations of (x, y, z) coordinates.
 
     Parameters
     ----------
@@ -268,18 +260,16 @@ def change_basis_real_to_complex(l: int) -> np.ndarray:
     >>> Q = change_basis_real_to_complex(1)
     >>> bool(np.allclose(Q @ Q.conj().T, np.eye(3)))
     True
-    >>> print(np.round(Q * 2**0.5, 3))
-    [[ 0.-1.j  0.+0.j -1.+0.j]
-     [ 0.+0.j  0.-1.j  0.+0.j]
-     [ 0.+1.j  0.+0.j -1.+0.j]]
+    >>> bool(np.allclose(Q * 2**0.5, [[-1, 0, -1j], [0, -2**0.5 * 1j, 0], [-1, 0, 1j]]))
+    True
     """
     l = _check_l("l", l)
     q = np.zeros((2 * l + 1, 2 * l + 1), dtype=np.complex128)
     powers_of_i = (1.0, 1.0j, -1.0, -1.0j)
     s = 1.0 / math.sqrt(2.0)
     for m in range(-l, l + 1):
-        for r in {m, -m}:
-            q[l + m, l + r] = powers_of_i[_basis_phase(l, m, r)] * (s if m else 1.0)
+        for col, f, _ in _slot(l, m):
+            q[l + m, col] = powers_of_i[(f + 3 * l) % 4] * (s if m else 1.0)
     return q
 
 
@@ -295,8 +285,8 @@ def _real_cg_orbits(l1: int, l2: int, l3: int):
     ``entries`` has the value ``sign * sqrt(num / den)``.  Assumes validated arguments.
     """
     # Each real entry mixes the complex entries a = (m1, m2, m3) and
-    # b = (-m1, -m2, -m3), with b = (-1)^(l1+l2+l3) a.  Writing Q[m, r] = i^f / sqrt(2)
-    # (f from _basis_phase), the phase of b relative to a is i^(sum of
+    # b = (-m1, -m2, -m3), with b = (-1)^(l1+l2+l3) a.  Writing Q[m, r] = (-i)^l i^f / sqrt(2)
+    # (f from _slot), the phase of b relative to a is i^(sum of
     # 2 (|m| + [r < 0]) over the slots with m != 0) * (-1)^(l1+l2+l3), and
     # |m1| + |m2| + |m3| is even, so the two add (z = 2 i^f_a) when the number of
     # negative r plus l1 + l2 + l3 is even, and cancel otherwise.
@@ -344,7 +334,11 @@ def _real_cg_orbits(l1: int, l2: int, l3: int):
 
 
 def _slot(l: int, m: int):
-    """``(l + r, phase exponent of Q[l+m, l+r] without the (-i)^l, r < 0)`` for ``r = +-|m|``."""
+    """``(l + r, f, r < 0)`` for the real indices ``r = +-|m|`` that complex ``m`` touches.
+
+    ``Q[l+m, l+r] = (-i)^l i^f / sqrt(2)^(m != 0)``; the common ``(-i)^l`` is e3nn's:
+    without it the real coefficients of odd ``l1 + l2 + l3`` would be imaginary.
+    """
     if m == 0:
         return ((l, 0, 0),)
     a = abs(m)

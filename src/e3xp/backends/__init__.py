@@ -1,0 +1,273 @@
+"""Backends: the registry, inference of the backend from inputs, configuration.
+
+``import e3xp.backends`` imports no array framework; each backend module
+(:mod:`.numpy`, :mod:`.torch`, :mod:`.jax`, :mod:`.cupy`, and :mod:`.generic`
+for ``array_api_strict`` and any other compliant library) is imported on first
+use. The plan executors shared by all of them are in :mod:`.array_api`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import threading
+
+from .base import Backend, constant_cache
+from .config import get_default_backend, resolve_backend, set_backend, use_backend
+
+__all__ = [
+    "Backend",
+    "get_backend",
+    "available_backends",
+    "backend_of",
+    "to_backend",
+    "set_backend",
+    "get_default_backend",
+    "use_backend",
+    "resolve_backend",
+    "constant_cache",
+]
+
+# name -> (module providing make_backend(), the framework module it needs)
+_REGISTRY = {
+    "numpy": ("e3xp.backends.numpy", "numpy"),
+    "torch": ("e3xp.backends.torch", "torch"),
+    "jax": ("e3xp.backends.jax", "jax"),
+    "cupy": ("e3xp.backends.cupy", "cupy"),
+    "array_api_strict": ("e3xp.backends.generic", "array_api_strict"),
+}
+_ARRAY_API_PREFIX = "array_api:"
+
+_instances: dict = {}
+_lock = threading.Lock()
+
+_TYPE_NAMES = {
+    "numpy": "numpy.ndarray",
+    "torch": "torch.Tensor",
+    "jax": "jax.Array",
+    "cupy": "cupy.ndarray",
+    "array_api_strict": "array_api_strict.Array",
+}
+
+
+def available_backends() -> list[str]:
+    """Names of the installed backends, numpy first (nothing is imported).
+
+    Examples
+    --------
+    >>> available_backends()[0]
+    'numpy'
+    """
+    return [name for name, (_, module) in _REGISTRY.items() if importlib.util.find_spec(module) is not None]
+
+
+def _make(name: str) -> Backend:
+    if name in _REGISTRY:
+        module_name, framework = _REGISTRY[name]
+        if importlib.util.find_spec(framework) is None:
+            raise ValueError(
+                f"backend {name!r} is not installed ({framework} is missing); "
+                f"available backends: {available_backends()}"
+            )
+        module = importlib.import_module(module_name)
+        return module.make_backend() if name != "array_api_strict" else module.make_backend(framework)
+    if name.startswith(_ARRAY_API_PREFIX):
+        module_name = name[len(_ARRAY_API_PREFIX) :]
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            raise ValueError(
+                f"backend {name!r}: module {module_name!r} cannot be imported; "
+                f"available backends: {available_backends()}"
+            ) from None
+        from .generic import make_backend
+
+        return make_backend(module_name, module=module, name=name)
+    raise ValueError(
+        f"unknown backend {name!r}: expected one of {available_backends()} "
+        f"or 'array_api:<module>' for another array-API library"
+    )
+
+
+def get_backend(name) -> Backend:
+    """The backend called ``name`` (created on first use, then shared).
+
+    Parameters
+    ----------
+    name : str or Backend
+        ``"numpy"``, ``"torch"``, ``"jax"``, ``"cupy"``, ``"array_api_strict"``,
+        or ``"array_api:<module>"`` for any other array-API-compliant module.
+
+    Raises
+    ------
+    ValueError
+        Unknown or not installed; the message lists the available backends.
+
+    Examples
+    --------
+    >>> get_backend("numpy")
+    Backend('numpy')
+    >>> get_backend("tensorflow")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown backend 'tensorflow': expected one of [...] or 'array_api:<module>' for another array-API library
+    """
+    if isinstance(name, Backend):
+        return name
+    if not isinstance(name, str):
+        raise TypeError(f"a backend name must be a str, got {name!r} of type {type(name).__name__}")
+    key = name.strip()
+    backend = _instances.get(key)
+    if backend is not None:
+        return backend
+    with _lock:
+        backend = _instances.get(key)
+        if backend is None:
+            backend = _make(key)
+            _instances[key] = backend
+    return backend
+
+
+def _framework_of(x) -> str | None:
+    """The backend name an array belongs to; None for None and Python scalars."""
+    if x is None or isinstance(x, (bool, int, float, complex)):
+        return None
+    import array_api_compat as compat
+
+    if compat.is_numpy_array(x):
+        return "numpy"
+    if compat.is_torch_array(x):
+        return "torch"
+    if compat.is_jax_array(x):
+        return "jax"
+    if compat.is_cupy_array(x):
+        return "cupy"
+    try:
+        xp = compat.array_namespace(x)
+    except TypeError:
+        raise TypeError(
+            f"expected arrays (or None / Python scalars), got an object of type {type(x).__name__}"
+        ) from None
+    if compat.is_array_api_strict_namespace(xp):
+        return "array_api_strict"
+    return _ARRAY_API_PREFIX + xp.__name__
+
+
+def _type_name(name: str, x) -> str:
+    return _TYPE_NAMES.get(name, f"{type(x).__module__}.{type(x).__name__}")
+
+
+def backend_of(*arrays) -> Backend:
+    """The backend of the given arrays (None and Python scalars are ignored).
+
+    With no array at all, the default backend (:func:`get_default_backend`).
+
+    Raises
+    ------
+    TypeError
+        Arrays of two frameworks, e.g. ``cannot mix torch and jax arrays in one
+        call (got torch.Tensor and jax.Array)``, or a non-array argument.
+    ValueError
+        Arrays on two devices; the message names both.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> backend_of(np.zeros(2), None, 3.0)
+    Backend('numpy')
+    """
+    first = None
+    first_device = None
+    for x in arrays:
+        name = _framework_of(x)
+        if name is None:
+            continue
+        if first is None:
+            first, first_x = name, x
+            backend = get_backend(name)
+            first_device = _concrete_device(backend, x)
+            continue
+        if name != first:
+            raise TypeError(
+                f"cannot mix {first} and {name} arrays in one call "
+                f"(got {_type_name(first, first_x)} and {_type_name(name, x)})"
+            )
+        device = _concrete_device(backend, x)
+        if first_device is None:
+            first_device = device
+        elif device is not None and device != first_device:
+            raise ValueError(
+                f"cannot mix arrays on devices {first_device} and {device} in one call: "
+                "move them to one device first"
+            )
+    if first is None:
+        return get_default_backend()
+    return backend
+
+
+def _concrete_device(backend: Backend, x):
+    """The device of ``x``; None when it has none yet (e.g. a JAX tracer)."""
+    try:
+        return backend.device(x)
+    except Exception:  # noqa: BLE001 - tracers and exotic arrays do not know their device
+        return None
+
+
+def to_backend(obj, name, *, dtype=None, device=None):
+    """Convert arrays, and nested dicts / lists / tuples of them, to backend ``name``.
+
+    Objects with a ``_to_backend(name, dtype=None, device=None)`` method (such as
+    ``IrrepsArray``) convert themselves; other leaves (None, numbers, strings)
+    are returned unchanged. DLPack is used where both sides support it, a NumPy
+    round trip otherwise; the result may share memory with the input.
+
+    Parameters
+    ----------
+    obj : array, container or object with ``_to_backend``
+    name : str or Backend
+    dtype : str or dtype, optional
+        Cast floating arrays to this dtype (integer arrays keep theirs).
+    device : optional
+        Target device of the backend.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> out = to_backend({"w": np.ones(2), "b": [np.zeros(1), None]}, "numpy", dtype="float32")
+    >>> print(out["w"].dtype, out["b"][0].dtype, out["b"][1])
+    float32 float32 None
+    """
+    target = get_backend(name)
+    return _convert(obj, target, dtype, device)
+
+
+def _convert(obj, target: Backend, dtype, device):
+    hook = getattr(obj, "_to_backend", None)
+    if hook is not None and callable(hook) and not isinstance(obj, type):
+        if dtype is None and device is None:
+            return hook(target.name)
+        return hook(target.name, dtype=dtype, device=device)
+    if isinstance(obj, dict):
+        return type(obj)((k, _convert(v, target, dtype, device)) for k, v in obj.items())
+    if isinstance(obj, list):
+        return [_convert(v, target, dtype, device) for v in obj]
+    if isinstance(obj, tuple):
+        items = [_convert(v, target, dtype, device) for v in obj]
+        return type(obj)(*items) if hasattr(obj, "_fields") else type(obj)(items)
+    name = _framework_of(obj) if not isinstance(obj, str) else None
+    if name is None:
+        return obj
+    source = get_backend(name)
+    cast = dtype
+    if cast is not None and not source._is_real_float(obj.dtype):
+        cast = None  # integer ids and masks keep their dtype
+    if source is target:
+        out = obj
+        if cast is not None:
+            cast = target._resolve_dtype(cast)
+            if out.dtype != cast:
+                out = target.xp.astype(out, cast)
+        if device is not None and target.device(out) != device:
+            out = target._to_device(out, device)
+        return out
+    return target._from_foreign(obj, dtype=cast, device=device)

@@ -1,0 +1,599 @@
+"""Plan executors written with array-API standard functions only.
+
+They run on any compliant namespace (numpy, cupy, ``array_api_strict``, JAX,
+torch through thin wrappers): ``matmul``, ``reshape``, ``permute_dims``,
+``concat``, ``expand_dims``, ``sum``, ``where``, ``sqrt``, ``ones_like``,
+``zeros``, ``broadcast_to`` and basic slicing -- no einsum, no in-place writes,
+no data-dependent Python, so ``jax.jit`` / ``jax.grad`` / ``torch.compile``
+trace them as they are.
+
+Each plan is first turned, once and in NumPy, into a *schedule* (nested tuples
+of Python ints, floats and strings) and a tuple of float64 constants (the
+Clebsch-Gordan blocks with the path coefficients folded in, already permuted
+and reshaped into the matrices the contraction multiplies by). The backend
+materialises the constants per dtype and device in its cache.
+
+Contraction order (per path, decided from the sizes when the schedule is built):
+one operand is multiplied by its CG matrix first, e.g. ``x2 (..., mul2, d2) @
+C (d2, d1 d3) -> (..., mul2, d1, d3)``, then one batched matmul with the other
+operand's block gives ``(..., mul2, mul1, d3)``; whichever operand makes that
+cheaper goes first. The ``"uvw"`` paths into one output block are then
+concatenated and contracted with their weights in a single matmul.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+from e3xp.core.plans import LinearPlan, TensorProductPlan
+from e3xp.core.spherical_harmonics import (
+    SphericalHarmonicsPlan,
+    _check_normalization,
+    _parse_ls,
+)
+
+__all__ = ["tensor_product", "linear", "spherical_harmonics", "prepare", "weight_layout"]
+
+
+# ---------------------------------------------------------------------------
+# schedules (pure NumPy / Python, cached per plan)
+# ---------------------------------------------------------------------------
+
+
+def prepare(kind: str, key):
+    """``(schedule, float64 constants)`` for a plan; ``kind`` is "tp", "linear" or "sh".
+
+    Examples
+    --------
+    >>> from e3xp.core.plans import full_tensor_product_plan
+    >>> schedule, consts = prepare("tp", full_tensor_product_plan("1o", "1o"))
+    >>> print(len(consts), consts[0].dtype)
+    3 float64
+    """
+    if kind == "tp":
+        return _prepare_tp(key)
+    if kind == "linear":
+        return _prepare_linear(key)
+    if kind == "sh":
+        return _prepare_sh(*key)
+    raise ValueError(f"unknown plan kind {kind!r}: expected 'tp', 'linear' or 'sh'")
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    a.setflags(write=False)
+    return a
+
+
+def _order_cost(mode: str, mul1: int, mul2: int, d1: int, d2: int, d3: int) -> tuple[int, int]:
+    """Multiply-adds per sample with x1 first and with x2 first."""
+    if mode == "uvu":
+        return (
+            mul1 * d1 * d2 * d3 + mul1 * mul2 * d2 + mul1 * d2 * d3,
+            mul2 * d2 * d1 * d3 + mul1 * mul2 * d1 * d3 + mul1 * d1 * d3,
+        )
+    if mode == "uuu":
+        return mul1 * d1 * d2 * d3 + mul1 * d2 * d3, mul1 * d2 * d1 * d3 + mul1 * d1 * d3
+    return (
+        mul1 * d1 * d2 * d3 + mul1 * mul2 * d2 * d3,
+        mul2 * d2 * d1 * d3 + mul1 * mul2 * d1 * d3,
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _prepare_tp(plan: TensorProductPlan):
+    if not isinstance(plan, TensorProductPlan):
+        raise TypeError(f"plan must be a TensorProductPlan, got {type(plan).__name__}")
+    s1, s2 = plan.irreps_in1.slices(), plan.irreps_in2.slices()
+    per_out = [[] for _ in plan.irreps_out]
+    consts = []
+    for p in plan.paths:
+        mul1, ir1 = plan.irreps_in1[p.i_in1]
+        mul2, ir2 = plan.irreps_in2[p.i_in2]
+        d1, d2, d3 = ir1.dim, ir2.dim, plan.irreps_out[p.i_out].ir.dim
+        if mul1 * mul2 == 0 or (p.mode == "uvuv_triu" and mul1 < 2):
+            continue  # writes nothing
+        cost1, cost2 = _order_cost(p.mode, mul1, mul2, d1, d2, d3)
+        # Ties go to x1 first: that yields (u, v) order, which uvuv wants as is.
+        first = 1 if cost1 <= cost2 else 2
+        c = float(p.path_weight) * np.asarray(plan.cg(p), dtype=np.float64)
+        if first == 1:
+            mat = c.reshape(d1, d2 * d3)
+        else:
+            mat = np.transpose(c, (1, 0, 2)).reshape(d2, d1 * d3)
+        consts.append(_readonly(mat))
+        w_size = math.prod(p.weight_shape) if p.has_weight else 0
+        per_out[p.i_out].append(
+            (
+                p.mode,
+                first,
+                (s1[p.i_in1].start, mul1, d1),
+                (s2[p.i_in2].start, mul2, d2),
+                len(consts) - 1,
+                int(p.weight_offset) if p.has_weight else -1,
+                tuple(int(s) for s in p.weight_shape) if p.has_weight else None,
+                w_size,
+            )
+        )
+    blocks = tuple(
+        (mul_o, ir_o.dim, tuple(per_out[i])) for i, (mul_o, ir_o) in enumerate(plan.irreps_out)
+    )
+    schedule = (plan.irreps_in1.dim, plan.irreps_in2.dim, int(plan.weight_numel), blocks)
+    return schedule, tuple(consts)
+
+
+@functools.lru_cache(maxsize=256)
+def _prepare_linear(plan: LinearPlan):
+    if not isinstance(plan, LinearPlan):
+        raise TypeError(f"plan must be a LinearPlan, got {type(plan).__name__}")
+    s_in = plan.irreps_in.slices()
+    per_out = [[] for _ in plan.irreps_out]
+    for p in plan.paths:
+        mul_in, mul_out = (int(s) for s in p.weight_shape)
+        if mul_in * mul_out == 0:
+            continue
+        per_out[p.i_out].append((s_in[p.i_in].start, mul_in, int(p.weight_offset), float(p.path_weight)))
+    bias_of = {int(i): (int(off), int(mul)) for i, off, mul in plan.biases}
+    blocks = tuple(
+        (mul_o, ir_o.dim, tuple(per_out[i]), bias_of.get(i))
+        for i, (mul_o, ir_o) in enumerate(plan.irreps_out)
+    )
+    schedule = (plan.irreps_in.dim, int(plan.weight_numel), int(plan.bias_numel), blocks)
+    return schedule, ()
+
+
+@functools.lru_cache(maxsize=256)
+def _prepare_sh(plan: SphericalHarmonicsPlan, ls: tuple, normalization: str):
+    lmax = max(ls)
+    if lmax > plan.lmax:
+        raise ValueError(f"degree {lmax} is above the plan's lmax = {plan.lmax}")
+    factors = plan.factors(normalization)
+    schedule = (lmax, ls, tuple(float(factors[l]) for l in ls))
+    return schedule, tuple(plan.matrix(l) for l in range(1, lmax + 1))
+
+
+def weight_layout(plan) -> str:
+    """A readable description of where each path's weights live in the flat vector.
+
+    Examples
+    --------
+    >>> from e3xp.core.plans import linear_plan
+    >>> print(weight_layout(linear_plan("2x0e", "3x0e")))
+    path 0: in[0]=2x0e -> out[0]=3x0e, weights[0:6] as (2, 3)
+    """
+    lines = []
+    if isinstance(plan, LinearPlan):
+        for k, p in enumerate(plan.paths):
+            size = math.prod(p.weight_shape)
+            lines.append(
+                f"path {k}: in[{p.i_in}]={plan.irreps_in[p.i_in]} -> out[{p.i_out}]="
+                f"{plan.irreps_out[p.i_out]}, weights[{p.weight_offset}:{p.weight_offset + size}] "
+                f"as {tuple(p.weight_shape)}"
+            )
+    else:
+        for k, p in enumerate(plan.paths):
+            where = "no weights"
+            if p.has_weight:
+                size = math.prod(p.weight_shape)
+                where = f"weights[{p.weight_offset}:{p.weight_offset + size}] as {tuple(p.weight_shape)}"
+            lines.append(
+                f"path {k}: in1[{p.i_in1}]={plan.irreps_in1[p.i_in1]} x in2[{p.i_in2}]="
+                f"{plan.irreps_in2[p.i_in2]} -> out[{p.i_out}]={plan.irreps_out[p.i_out]} "
+                f"{p.mode!r}, {where}"
+            )
+    return "\n".join(lines) if lines else "(no paths)"
+
+
+# ---------------------------------------------------------------------------
+# validation helpers
+# ---------------------------------------------------------------------------
+
+
+def _broadcast(shapes, what: str) -> tuple:
+    ndim = max((len(s) for s in shapes), default=0)
+    out = []
+    for axis in range(ndim):
+        size = 1
+        for s in shapes:
+            k = axis - (ndim - len(s))
+            if k < 0 or s[k] == 1:
+                continue
+            if size != 1 and s[k] != size:
+                raise ValueError(
+                    f"leading shapes {', '.join(str(tuple(s)) for s in shapes)} of {what} "
+                    "do not broadcast"
+                )
+            size = s[k]
+        out.append(size)
+    return tuple(out)
+
+
+def _check_input(backend, x, dim: int, name: str, irreps) -> None:
+    if not backend.is_array(x):
+        raise TypeError(f"{name} must be an array of backend {backend.name!r}, got {type(x).__name__}")
+    backend.check_float(x, name)
+    if len(x.shape) == 0 or x.shape[-1] != dim:
+        raise ValueError(
+            f"{name} has shape {tuple(x.shape)}: expected a last axis of size {dim} = ({irreps}).dim"
+        )
+
+
+def _check_same_dtype(backend, arrays: dict) -> None:
+    named = [(k, v) for k, v in arrays.items() if v is not None]
+    ref_name, ref = named[0]
+    for k, v in named[1:]:
+        if v.dtype != ref.dtype:
+            raise TypeError(
+                f"{k} has dtype {backend._dtype_name(v.dtype)} but {ref_name} has "
+                f"{backend._dtype_name(ref.dtype)}: cast them to one floating dtype"
+            )
+
+
+def _check_flat(backend, w, numel: int, name: str, plan):
+    """Validate flat parameters; True when shared ``(numel,)``, False when per sample."""
+    if w is None:
+        if numel > 0:
+            raise ValueError(
+                f"{name} are required: expected shape ({numel},) or (..., {numel}); "
+                f"layout:\n{weight_layout(plan)}"
+            )
+        return True
+    if not backend.is_array(w):
+        raise TypeError(f"{name} must be an array of backend {backend.name!r}, got {type(w).__name__}")
+    backend.check_float(w, name)
+    if len(w.shape) == 0 or w.shape[-1] != numel:
+        raise ValueError(
+            f"{name} have shape {tuple(w.shape)}: expected ({numel},) (shared) or "
+            f"(..., {numel}) (per sample) for this plan; layout:\n{weight_layout(plan)}"
+        )
+    return len(w.shape) == 1
+
+
+def _finish(backend, ops, blocks, batch, like):
+    """Concatenate flat output blocks, broadcasting each to the common batch shape."""
+    flat = []
+    for blk in blocks:
+        if blk.shape[-1] == 0:
+            continue
+        if tuple(blk.shape[:-1]) != batch:
+            blk = ops.broadcast_to(blk, batch + (blk.shape[-1],))
+        flat.append(blk)
+    if not flat:
+        return backend._zeros(batch + (0,), like)
+    return flat[0] if len(flat) == 1 else ops.concat(flat, axis=-1)
+
+
+def _permute_last(ops, x, order):
+    """Permute the last ``len(order)`` axes of ``x`` (``order`` counts from the first of them)."""
+    n = len(x.shape)
+    k = len(order)
+    return ops.permute_dims(x, tuple(range(n - k)) + tuple(n - k + i for i in order))
+
+
+# ---------------------------------------------------------------------------
+# tensor product
+# ---------------------------------------------------------------------------
+
+
+def _block(ops, x, start: int, mul: int, d: int):
+    return ops.reshape(x[..., start : start + mul * d], tuple(x.shape[:-1]) + (mul, d))
+
+
+def _times_cg(ops, x, mat, d_other: int, d3: int):
+    """``x (..., mul, d) @ mat (d, d_other d3) -> (..., mul, d_other, d3)``."""
+    t = ops.matmul(x, mat)
+    return ops.reshape(t, tuple(t.shape[:-1]) + (d_other, d3))
+
+
+def _pair(ops, first, a, b, mat, d1, d2, d3):
+    """All channel pairs: ``(z, "uv")`` with z ``(..., mul1, mul2, d3)`` or ``(z, "vu")``."""
+    if first == 1:
+        ac = _times_cg(ops, a, mat, d2, d3)  # (..., mul1, d2, d3)
+        return ops.matmul(ops.expand_dims(b, axis=-3), ac), "uv"
+    bc = _times_cg(ops, b, mat, d1, d3)  # (..., mul2, d1, d3)
+    return ops.matmul(ops.expand_dims(a, axis=-3), bc), "vu"
+
+
+def _weight_block(ops, w, off: int, size: int, shape: tuple):
+    return ops.reshape(w[..., off : off + size], tuple(w.shape[:-1]) + shape)
+
+
+def _path(ops, entry, x1, x2, mat, w):
+    """Contribution ``(..., mul_out, d3)`` of one non-"uvw" path."""
+    mode, first, (st1, mul1, d1), (st2, mul2, d2), _, off, wshape, wsize = entry
+    a = _block(ops, x1, st1, mul1, d1)
+    b = _block(ops, x2, st2, mul2, d2)
+    d3 = mat.shape[1] // (d2 if first == 1 else d1)
+    W = _weight_block(ops, w, off, wsize, wshape) if wshape is not None else None
+
+    if mode == "uvu":
+        if first == 1:
+            ac = _times_cg(ops, a, mat, d2, d3)  # (..., mul1, d2, d3)
+            wb = ops.matmul(W, b) if W is not None else ops.sum(b, axis=-2, keepdims=True)
+            out = ops.matmul(ops.expand_dims(wb, axis=-2), ac)
+        else:
+            bc = ops.matmul(b, mat)  # (..., mul2, d1 d3)
+            wb = ops.matmul(W, bc) if W is not None else ops.sum(bc, axis=-2, keepdims=True)
+            wb = ops.reshape(wb, tuple(wb.shape[:-1]) + (d1, d3))
+            out = ops.matmul(ops.expand_dims(a, axis=-2), wb)
+        return ops.reshape(out, tuple(out.shape[:-3]) + (mul1, d3))
+
+    if mode == "uuu":
+        if first == 1:
+            out = ops.matmul(ops.expand_dims(b, axis=-2), _times_cg(ops, a, mat, d2, d3))
+        else:
+            out = ops.matmul(ops.expand_dims(a, axis=-2), _times_cg(ops, b, mat, d1, d3))
+        out = ops.reshape(out, tuple(out.shape[:-3]) + (mul1, d3))
+        if W is not None:
+            out = out * ops.reshape(W, tuple(W.shape[: len(W.shape) - len(wshape)]) + (wsize, 1))
+        return out
+
+    # "uvuv" and "uvuv_triu": all pairs, in (u, v) order
+    z, order = _pair(ops, first, a, b, mat, d1, d2, d3)
+    if order == "vu":
+        z = _permute_last(ops, z, (1, 0, 2))
+    if mode == "uvuv":
+        z = ops.reshape(z, tuple(z.shape[:-3]) + (mul1 * mul2, d3))
+        if W is not None:
+            z = z * ops.reshape(W, tuple(W.shape[: len(W.shape) - len(wshape)]) + (wsize, 1))
+        return z
+    # "uvuv_triu": rows u < v, row-major; slices keep this free of integer index arrays
+    rows = [z[..., u, u + 1 :, :] for u in range(mul1 - 1)]
+    out = ops.concat(rows, axis=-2) if len(rows) > 1 else rows[0]
+    if W is not None:
+        out = out * ops.reshape(W, tuple(W.shape[: len(W.shape) - len(wshape)]) + (1, 1))
+    return out
+
+
+def _uvw_group(ops, entries, x1, x2, consts, w, mul_o, d3):
+    """All "uvw" paths into one output block in one matmul with their weights."""
+    zs, wts = [], []
+    for entry in entries:
+        _, first, (st1, mul1, d1), (st2, mul2, d2), ci, off, wshape, wsize = entry
+        a = _block(ops, x1, st1, mul1, d1)
+        b = _block(ops, x2, st2, mul2, d2)
+        z, order = _pair(ops, first, a, b, consts[ci], d1, d2, d3)
+        zs.append(ops.reshape(z, tuple(z.shape[:-3]) + (mul1 * mul2, d3)))
+        W = _weight_block(ops, w, off, wsize, wshape)  # (..., mul1, mul2, mul_o)
+        Wt = _permute_last(ops, W, (2, 1, 0) if order == "vu" else (2, 0, 1))
+        wts.append(ops.reshape(Wt, tuple(Wt.shape[:-3]) + (mul_o, mul1 * mul2)))
+    z = zs[0] if len(zs) == 1 else ops.concat(zs, axis=-2)
+    wt = wts[0] if len(wts) == 1 else ops.concat(wts, axis=-1)
+    return ops.matmul(wt, z)  # (..., mul_o, d3)
+
+
+def tensor_product(backend, plan, x1, x2, weights=None):
+    """Execute a :class:`~e3xp.core.plans.TensorProductPlan` on ``backend``.
+
+    Gives the numbers of :func:`e3xp.core.plans.execute_plan_reference` (the
+    plan's module docstring defines them) in the inputs' dtype and on their device.
+
+    Parameters
+    ----------
+    backend : Backend
+    plan : TensorProductPlan
+    x1, x2 : arrays ``(..., irreps_in1.dim)``, ``(..., irreps_in2.dim)``
+        Same real floating dtype; leading axes broadcast.
+    weights : array, optional
+        ``(weight_numel,)`` shared or ``(..., weight_numel)`` per sample (its
+        leading axes broadcast with the inputs'); required iff ``weight_numel > 0``.
+
+    Returns
+    -------
+    array of shape ``batch + (irreps_out.dim,)``
+
+    Raises
+    ------
+    TypeError
+        Non-floating or mismatched dtypes, or arrays of another backend.
+    ValueError
+        Wrong last axes, non-broadcasting leading axes, or weights of the wrong
+        size (the message gives ``weight_numel`` and the plan's weight layout).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from e3xp.backends import get_backend
+    >>> from e3xp.core.plans import full_tensor_product_plan
+    >>> plan = full_tensor_product_plan("1o", "1o", filter_ir_out="0e")
+    >>> out = tensor_product(get_backend("numpy"), plan, np.array([1.0, 2.0, 3.0]), np.ones(3))
+    >>> print(np.round(out * np.sqrt(3), 10))  # x . y / sqrt(3)
+    [6.]
+    """
+    if not isinstance(plan, TensorProductPlan):
+        raise TypeError(f"plan must be a TensorProductPlan, got {type(plan).__name__}")
+    _check_input(backend, x1, plan.irreps_in1.dim, "x1", plan.irreps_in1)
+    _check_input(backend, x2, plan.irreps_in2.dim, "x2", plan.irreps_in2)
+    if plan.weight_numel == 0 and weights is not None:
+        raise ValueError(
+            f"this plan takes no weights (weight_numel = 0), got weights of shape "
+            f"{tuple(getattr(weights, 'shape', ()))}"
+        )
+    shared = _check_flat(backend, weights, plan.weight_numel, "weights", plan)
+    _check_same_dtype(backend, {"x1": x1, "x2": x2, "weights": weights})
+    shapes = [tuple(x1.shape[:-1]), tuple(x2.shape[:-1])]
+    if weights is not None and not shared:
+        shapes.append(tuple(weights.shape[:-1]))
+    batch = _broadcast(shapes, "x1, x2" + ("" if len(shapes) == 2 else " and weights"))
+
+    ops = backend._ops
+    schedule, consts = backend._prepared("tp", plan, x1)
+    blocks = []
+    for mul_o, d3, entries in schedule[3]:
+        acc = None
+        uvw = [e for e in entries if e[0] == "uvw" and e[6] is not None]
+        if uvw:
+            acc = _uvw_group(ops, uvw, x1, x2, consts, weights, mul_o, d3)
+        for entry in entries:
+            if entry[0] == "uvw" and entry[6] is not None:
+                continue
+            if entry[0] == "uvw":  # unweighted uvw: every output channel gets the pair sum
+                _, first, (st1, mul1, d1), (st2, mul2, d2), ci, *_ = entry
+                z, _ = _pair(ops, first, _block(ops, x1, st1, mul1, d1), _block(ops, x2, st2, mul2, d2),
+                             consts[ci], d1, d2, d3)
+                z = ops.sum(ops.reshape(z, tuple(z.shape[:-3]) + (mul1 * mul2, d3)), axis=-2, keepdims=True)
+                part = ops.broadcast_to(z, tuple(z.shape[:-2]) + (mul_o, d3))
+            else:
+                part = _path(ops, entry, x1, x2, consts[entry[4]], weights)
+            acc = part if acc is None else acc + part
+        if acc is None:
+            blocks.append(backend._zeros(batch + (mul_o * d3,), x1))
+        else:
+            blocks.append(ops.reshape(acc, tuple(acc.shape[:-2]) + (mul_o * d3,)))
+    return _finish(backend, ops, blocks, batch, x1)
+
+
+# ---------------------------------------------------------------------------
+# linear
+# ---------------------------------------------------------------------------
+
+
+def linear(backend, plan, x, weights, bias=None):
+    """Execute a :class:`~e3xp.core.plans.LinearPlan` on ``backend``.
+
+    Gives the numbers of :func:`e3xp.core.plans.execute_linear_reference`.
+
+    Parameters
+    ----------
+    backend : Backend
+    plan : LinearPlan
+    x : array ``(..., irreps_in.dim)``, real floating
+    weights : array ``(weight_numel,)`` shared or ``(..., weight_numel)`` per sample
+    bias : array, optional
+        ``(bias_numel,)`` or ``(..., bias_numel)``; None means zero biases.
+
+    Returns
+    -------
+    array of shape ``batch + (irreps_out.dim,)``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from e3xp.backends import get_backend
+    >>> from e3xp.core.plans import linear_plan
+    >>> plan = linear_plan("2x0e", "3x0e")
+    >>> y = linear(get_backend("numpy"), plan, np.array([1.0, 0.0]), np.arange(6.0))
+    >>> print(np.round(y * np.sqrt(2), 10))  # e3nn: e_0 -> [0, 1, 2] / sqrt(2)
+    [0. 1. 2.]
+    """
+    if not isinstance(plan, LinearPlan):
+        raise TypeError(f"plan must be a LinearPlan, got {type(plan).__name__}")
+    _check_input(backend, x, plan.irreps_in.dim, "x", plan.irreps_in)
+    if weights is None and plan.weight_numel == 0:
+        shared = True
+    else:
+        shared = _check_flat(backend, weights, plan.weight_numel, "weights", plan)
+    if bias is not None:
+        if plan.bias_numel == 0:
+            raise ValueError(
+                f"this plan has no biases (bias_numel = 0), got bias of shape {tuple(bias.shape)}"
+            )
+        b_shared = _check_flat(backend, bias, plan.bias_numel, "bias", plan)
+    _check_same_dtype(backend, {"x": x, "weights": weights, "bias": bias})
+    shapes = [tuple(x.shape[:-1])]
+    if weights is not None and not shared:
+        shapes.append(tuple(weights.shape[:-1]))
+    if bias is not None and not b_shared:
+        shapes.append(tuple(bias.shape[:-1]))
+    batch = _broadcast(shapes, "x, weights and bias")
+
+    ops = backend._ops
+    schedule, _ = backend._prepared("linear", plan, x)
+    blocks = []
+    for mul_o, d, entries, bias_entry in schedule[3]:
+        acc = None
+        if entries:
+            xs, ws = [], []
+            for start, mul_in, off, c in entries:
+                xs.append(_block(ops, x, start, mul_in, d))
+                ws.append(_weight_block(ops, weights, off, mul_in * mul_o, (mul_in, mul_o)) * c)
+            xcat = xs[0] if len(xs) == 1 else ops.concat(xs, axis=-2)  # (..., K, d)
+            wcat = ws[0] if len(ws) == 1 else ops.concat(ws, axis=-2)  # (..., K, mul_o)
+            k = xcat.shape[-2]
+            if shared:
+                # one large GEMM: (batch d, K) @ (K, mul_o)
+                xb = tuple(xcat.shape[:-2])
+                t = ops.reshape(_permute_last(ops, xcat, (1, 0)), (math.prod(xb) * d, k))
+                t = ops.reshape(ops.matmul(t, wcat), xb + (d, mul_o))
+                acc = _permute_last(ops, t, (1, 0))
+            else:
+                acc = ops.matmul(ops.matrix_transpose(wcat), xcat)
+        if bias is not None and bias_entry is not None:
+            off, mul = bias_entry
+            bb = ops.reshape(bias[..., off : off + mul], tuple(bias.shape[:-1]) + (mul, 1))
+            acc = bb if acc is None else acc + bb
+        if acc is None:
+            blocks.append(backend._zeros(batch + (mul_o * d,), x))
+        else:
+            blocks.append(ops.reshape(acc, tuple(acc.shape[:-2]) + (mul_o * d,)))
+    return _finish(backend, ops, blocks, batch, x)
+
+
+# ---------------------------------------------------------------------------
+# spherical harmonics
+# ---------------------------------------------------------------------------
+
+
+def spherical_harmonics(backend, sh_plan, vectors, ls, normalize=True, normalization="component"):
+    """Evaluate real spherical harmonics with a :class:`SphericalHarmonicsPlan`.
+
+    Mirrors :func:`e3xp.core.spherical_harmonics.evaluate_plan_numpy` operation
+    by operation, in the vectors' dtype and on their device. With
+    ``normalize=True`` the zero vector gives ``[1, 0, 0, ...]`` (times the degree-0
+    factor) with finite gradients.
+
+    Parameters
+    ----------
+    backend : Backend
+    sh_plan : SphericalHarmonicsPlan
+    vectors : array ``(..., 3)``, real floating
+    ls : int or sequence of int
+        An int means ``0..ls``; a sequence gives the degrees in output order.
+    normalize : bool
+    normalization : {"component", "norm", "integral"}
+
+    Returns
+    -------
+    array ``(..., sum(2 l + 1 for l in ls))``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from e3xp.backends import get_backend
+    >>> from e3xp.core.spherical_harmonics import spherical_harmonics_plan
+    >>> y = spherical_harmonics(get_backend("numpy"), spherical_harmonics_plan(1), np.array([2.0, 0, 0]), [1])
+    >>> print(np.round(y, 4))
+    [1.7321 0.     0.    ]
+    """
+    if not isinstance(sh_plan, SphericalHarmonicsPlan):
+        raise TypeError(f"sh_plan must be a SphericalHarmonicsPlan, got {type(sh_plan).__name__}")
+    ls = _parse_ls(ls)
+    normalization = _check_normalization(normalization)
+    if not backend.is_array(vectors):
+        raise TypeError(
+            f"vectors must be an array of backend {backend.name!r}, got {type(vectors).__name__}"
+        )
+    backend.check_float(vectors, "vectors")
+    if len(vectors.shape) == 0 or vectors.shape[-1] != 3:
+        raise ValueError(
+            f"vectors must have a last axis of size 3 (x, y, z), got shape {tuple(vectors.shape)}"
+        )
+    ops = backend._ops
+    (lmax, ls, factors), mats = backend._prepared("sh", (sh_plan, ls, normalization), vectors)
+    x = vectors
+    if normalize:
+        r2 = ops.sum(x * x, axis=-1, keepdims=True)
+        # The untaken branch is a constant, so the gradient at x = 0 stays finite.
+        v = x / ops.sqrt(ops.where(r2 > 0, r2, ops.ones_like(r2)))
+    else:
+        v = x
+    batch = tuple(x.shape[:-1])
+    ys = [ops.ones_like(x[..., :1])]
+    for l in range(1, lmax + 1):
+        outer = ops.expand_dims(ys[-1], axis=-1) * ops.expand_dims(v, axis=-2)
+        ys.append(ops.matmul(ops.reshape(outer, batch + (3 * (2 * l - 1),)), mats[l - 1]))
+    parts = [ys[l] if f == 1.0 else ys[l] * f for l, f in zip(ls, factors)]
+    return parts[0] if len(parts) == 1 else ops.concat(parts, axis=-1)

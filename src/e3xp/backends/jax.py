@@ -1,0 +1,161 @@
+"""The JAX backend: ``jax.numpy`` executors, ``segment_sum``, tracer-aware constants.
+
+Everything is written with ``jnp`` and static Python over shapes, so it works
+under ``jax.jit``, ``jax.vmap`` and (nested) ``jax.grad``. Constants are cached
+only when concrete: inside a trace the float64 NumPy constant is converted
+afresh and baked into the computation, so no tracer ever enters the cache.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Backend
+
+__all__ = ["JaxBackend", "make_backend", "x64_enabled"]
+
+jax = None  # the framework, bound by make_backend() so importing this module is free
+jnp = None
+
+_X64_MESSAGE = (
+    "float64 requested but JAX runs without x64: set "
+    "jax.config.update('jax_enable_x64', True) or use float32"
+)
+
+
+def x64_enabled() -> bool:
+    """Whether JAX was configured with ``jax_enable_x64``.
+
+    Examples
+    --------
+    >>> _ = make_backend()
+    >>> isinstance(x64_enabled(), bool)
+    True
+    """
+    return bool(jax.config.read("jax_enable_x64"))
+
+
+def _is_tracer(x) -> bool:
+    return isinstance(x, jax.core.Tracer)
+
+
+class JaxBackend(Backend):
+    """:class:`Backend` for ``jax.Array`` (tracers included).
+
+    Examples
+    --------
+    >>> from e3xp.backends import get_backend
+    >>> be = get_backend("jax")
+    >>> x = be.asarray([1.0, 2.0], dtype="float32")
+    >>> print(be.is_array(x), be.to_numpy(x), x.dtype)
+    True [1. 2.] float32
+    """
+
+    def is_array(self, x) -> bool:
+        return isinstance(x, jax.Array)
+
+    def _resolve_dtype(self, dtype):
+        dtype = super()._resolve_dtype(dtype)
+        if dtype is not None and np.dtype(dtype) == np.float64 and not x64_enabled():
+            raise TypeError(_X64_MESSAGE)
+        return dtype
+
+    def asarray(self, x, *, dtype=None, device=None):
+        dtype = self._resolve_dtype(dtype)
+        if dtype is None and isinstance(x, (np.ndarray, np.float64)) and x.dtype == np.float64:
+            if not x64_enabled():
+                raise TypeError(_X64_MESSAGE)  # a float64 array would be silently halved
+        out = jnp.asarray(x, dtype=dtype)
+        return out if device is None else jax.device_put(out, device)
+
+    def to_numpy(self, x) -> np.ndarray:
+        return np.asarray(x)
+
+    def device(self, x):
+        return x.device
+
+    def float_dtype(self, name: str):
+        if name not in ("float16", "bfloat16", "float32", "float64"):
+            raise TypeError(f"unknown floating dtype {name!r} for backend 'jax': expected 'float32' or 'float64'")
+        if name == "float64" and not x64_enabled():
+            raise TypeError(_X64_MESSAGE)
+        return getattr(jnp, name)
+
+    def _dtype_name(self, dtype) -> str:
+        return np.dtype(dtype).name
+
+    def _is_real_float(self, dtype) -> bool:
+        return bool(jnp.issubdtype(dtype, jnp.floating))
+
+    def default_float_dtype(self, device=None):
+        return jnp.float64 if x64_enabled() else jnp.float32
+
+    def _zeros(self, shape, like):
+        return jnp.zeros(tuple(shape), dtype=like.dtype)
+
+    def _cache_key(self, source, like):
+        if _is_tracer(like):
+            return None  # inside a trace: no device to key on, nothing to keep
+        return super()._cache_key(source, like)
+
+    def _cacheable(self, value) -> bool:
+        values = value if isinstance(value, tuple) else (value,)
+        return not any(_is_tracer(v) for v in values)
+
+    def _materialize(self, np_array, like):
+        host = np.asarray(np_array, dtype=np.dtype(like.dtype))
+        if _is_tracer(like):
+            return jnp.asarray(host)
+        return jax.device_put(host, like.device)
+
+    def normal(self, seed, shape, dtype=None, device=None):
+        from .base import _check_shape, _is_jax_key
+
+        if _is_jax_key(seed):
+            dtype = self._resolve_dtype(dtype) or self.default_float_dtype()
+            if not self._is_real_float(dtype):
+                raise TypeError(f"normal() needs a real floating dtype, got {dtype}")
+            out = jax.random.normal(seed, _check_shape(shape), dtype=dtype)
+            return out if device is None else jax.device_put(out, device)
+        return super().normal(seed, shape, dtype=dtype, device=device)
+
+    def _concrete_index(self, index):
+        return None if _is_tracer(index) else np.asarray(index)
+
+    def _scatter_sum(self, data, index, num_segments, axis):
+        moved = jnp.moveaxis(data, axis, 0)
+        out = jax.ops.segment_sum(moved, index, num_segments=num_segments)
+        return jnp.moveaxis(out, 0, axis)
+
+    def _from_foreign(self, x, dtype=None, device=None):
+        if dtype is None and not x64_enabled() and "float64" in str(getattr(x, "dtype", "")):
+            raise TypeError(_X64_MESSAGE)
+        return super()._from_foreign(x, dtype=dtype, device=device)
+
+    def _from_dlpack(self, x):
+        # A copy: JAX assumes its buffers never change, the source may be mutated.
+        return jnp.from_dlpack(x, copy=True)
+
+    def _to_device(self, x, device):
+        return jax.device_put(x, device)
+
+
+_backend = None
+
+
+def make_backend() -> Backend:
+    """The JAX backend (imports jax).
+
+    Examples
+    --------
+    >>> make_backend()
+    Backend('jax')
+    """
+    global jax, jnp, _backend
+    if _backend is None:
+        import jax as _jax
+        import jax.numpy as _jnp
+
+        jax, jnp = _jax, _jnp
+        _backend = JaxBackend("jax", jnp)
+    return _backend

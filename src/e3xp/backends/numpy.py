@@ -1,0 +1,84 @@
+"""The NumPy backend: ``np.add.at`` for scatter sums, the shared executors otherwise."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Backend
+
+__all__ = ["NumpyBackend", "make_backend"]
+
+
+class NumpyBackend(Backend):
+    """:class:`Backend` for NumPy arrays (the array-API view is ``array_api_compat.numpy``).
+
+    Examples
+    --------
+    >>> be = make_backend()
+    >>> print(be.name, be.float_dtype("float32"), be.device(np.zeros(1)))
+    numpy float32 cpu
+    """
+
+    def is_array(self, x) -> bool:
+        return isinstance(x, (np.ndarray, np.generic)) and not isinstance(x, (bool, int, float, complex))
+
+    def asarray(self, x, *, dtype=None, device=None):
+        if device is not None and device != "cpu":
+            raise ValueError(f"numpy arrays live on the 'cpu' device, got device={device!r}")
+        return np.asarray(x, dtype=self._resolve_dtype(dtype))
+
+    def to_numpy(self, x) -> np.ndarray:
+        return np.asarray(x)
+
+    def device(self, x):
+        return "cpu"
+
+    def float_dtype(self, name: str):
+        if name not in ("float16", "float32", "float64"):
+            raise TypeError(f"unknown floating dtype {name!r} for backend 'numpy': expected 'float32' or 'float64'")
+        return np.dtype(name)
+
+    def _dtype_name(self, dtype) -> str:
+        return np.dtype(dtype).name
+
+    def _is_real_float(self, dtype) -> bool:
+        return np.dtype(dtype).kind == "f"
+
+    def default_float_dtype(self, device=None):
+        return np.dtype(np.float64)
+
+    def _zeros(self, shape, like):
+        return np.zeros(tuple(shape), dtype=like.dtype)
+
+    def _materialize(self, np_array, like):
+        out = np.array(np_array, dtype=like.dtype)
+        out.setflags(write=False)  # shared through the cache
+        return out
+
+    def _concrete_index(self, index):
+        return np.asarray(index)
+
+    def _scatter_sum(self, data, index, num_segments, axis):
+        moved = np.moveaxis(data, axis, 0)
+        out = np.zeros((num_segments,) + moved.shape[1:], dtype=data.dtype)
+        np.add.at(out, index, moved)
+        return np.moveaxis(out, 0, axis)
+
+    def _from_dlpack(self, x):
+        return np.from_dlpack(x)
+
+    def _to_device(self, x, device):
+        return self.asarray(x, device=device)
+
+
+def make_backend() -> Backend:
+    """The NumPy backend.
+
+    Examples
+    --------
+    >>> make_backend()
+    Backend('numpy')
+    """
+    import array_api_compat.numpy as xp
+
+    return NumpyBackend("numpy", xp)

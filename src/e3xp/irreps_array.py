@@ -1,0 +1,644 @@
+"""IrrepsArray: an array of any backend whose last axis is laid out by an :class:`Irreps`.
+
+Semantics follow e3nn-jax: the last axis holds the concatenation of the entries of
+``irreps`` (each entry ``mul x ir`` laid out ``(mul, 2l + 1)`` row-major); every
+other axis is a leading (batch) axis. Only equivariant arithmetic is allowed, so
+the class refuses what would silently break equivariance (adding different irreps,
+indexing the irreps axis, multiplying by a vector of per-component factors).
+
+All checks look only at shapes, irreps and types, never at values, so an
+IrrepsArray flows through ``jax.jit`` / ``jax.vmap`` and ``torch.compile`` without
+concretization or graph breaks. With JAX it is a pytree whose only leaf is the
+array (the irreps are static auxiliary data); the registration happens as soon as
+JAX is imported, whichever of e3xp or jax is imported first.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import numbers
+import sys
+import threading
+
+import numpy as np
+
+from .backends import backend_of, get_default_backend, to_backend
+from .core.irreps import Irrep, Irreps
+
+__all__ = ["IrrepsArray"]
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, numbers.Number) and not isinstance(x, (bool, np.bool_))
+
+
+def _to_numpy(x) -> np.ndarray:
+    """A rotation parameter as float64 numpy (whatever framework it comes from)."""
+    if isinstance(x, (np.ndarray, numbers.Number, list, tuple)):
+        return np.asarray(x, dtype=np.float64)
+    return np.asarray(backend_of(x).to_numpy(x), dtype=np.float64)
+
+
+class IrrepsArray:
+    r"""An array (numpy, torch, jax, cupy, any array-API library) together with its irreps.
+
+    Parameters
+    ----------
+    irreps : Irreps or str
+        Layout of the last axis, e.g. ``"3x0e + 1o"``.
+    array : array
+        An array of any supported backend with ``array.shape[-1] == irreps.dim`` and
+        a floating dtype. Python lists and numbers are converted with the default
+        backend (see ``e3xp.set_backend``).
+
+    Raises
+    ------
+    ValueError
+        If the last axis does not have size ``irreps.dim`` (or the array is 0-d).
+    TypeError
+        If the dtype is not floating point, or ``array`` is not an array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = IrrepsArray("1o", np.array([1.0, 1.0, 2.0]))
+    >>> y = IrrepsArray("1o", np.array([0.0, 0.0, 2.0]))
+    >>> x + y
+    1x1o [1. 1. 4.]
+    >>> 3.0 * x - y
+    1x1o [3. 3. 4.]
+    >>> x + IrrepsArray("1e", np.array([0.0, 0.0, 2.0]))
+    Traceback (most recent call last):
+    ...
+    ValueError: IrrepsArray(1x1o) + IrrepsArray(1x1e) is not equivariant.
+    >>> IrrepsArray("1o", np.zeros(5))
+    Traceback (most recent call last):
+    ...
+    ValueError: IrrepsArray: array of shape (..., 5) does not match irreps 1x1o of dim 3
+    """
+
+    # numpy must defer ``ndarray * IrrepsArray`` to our __rmul__ instead of
+    # broadcasting into an object array.
+    __array_ufunc__ = None
+
+    def __init__(self, irreps, array):
+        irreps = Irreps(irreps)
+        if isinstance(array, IrrepsArray):
+            raise TypeError(
+                f"IrrepsArray({irreps}, ...) got an IrrepsArray ({array.irreps}) as its array; "
+                "pass x.array to relabel, or use x directly"
+            )
+        if isinstance(array, (list, tuple)) or _is_number(array):
+            array = get_default_backend().asarray(array)
+        backend = backend_of(array)
+        backend.check_float(array, "IrrepsArray")
+        shape = tuple(array.shape)
+        if len(shape) == 0:
+            raise ValueError(
+                f"IrrepsArray: array of shape () has no last axis; expected shape (..., {irreps.dim}) "
+                f"for irreps {irreps}"
+            )
+        if shape[-1] != irreps.dim:
+            raise ValueError(
+                f"IrrepsArray: array of shape (..., {shape[-1]}) does not match irreps {irreps} "
+                f"of dim {irreps.dim}"
+            )
+        self.irreps = irreps
+        self.array = array
+        if not _JAX_STATE["registered"] and backend.name == "jax":
+            _register_jax_pytree()
+
+    @classmethod
+    def _unchecked(cls, irreps: Irreps, array) -> "IrrepsArray":
+        # For pytree unflattening: JAX may rebuild the object around leaves that
+        # are not arrays (None, ShapeDtypeStruct, sentinel objects).
+        out = object.__new__(cls)
+        out.irreps = irreps
+        out.array = array
+        return out
+
+    # --- properties ------------------------------------------------------------
+    @property
+    def backend(self):
+        """The :class:`e3xp.backends.Backend` that holds ``.array``."""
+        return backend_of(self.array)
+
+    @property
+    def shape(self) -> tuple:
+        """``array.shape``; the last entry is ``irreps.dim``."""
+        return tuple(self.array.shape)
+
+    @property
+    def dtype(self):
+        """``array.dtype``."""
+        return self.array.dtype
+
+    @property
+    def device(self):
+        """The device of ``array`` (as its backend reports it)."""
+        return self.backend.device(self.array)
+
+    @property
+    def ndim(self) -> int:
+        """Number of axes, including the irreps axis."""
+        return len(self.array.shape)
+
+    @property
+    def chunks(self) -> list:
+        """One array per entry of ``irreps``, shaped ``(..., mul, 2l + 1)``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> x = IrrepsArray("2x0e + 1o", np.arange(5.0))
+        >>> [c.shape for c in x.chunks]
+        [(2, 1), (1, 3)]
+        >>> x.chunks[1]
+        array([[2., 3., 4.]])
+        """
+        xp = self.backend.xp
+        lead = self.shape[:-1]
+        if len(self.irreps) == 1:
+            mul, ir = self.irreps[0]
+            return [xp.reshape(self.array, lead + (mul, ir.dim))]
+        return [
+            xp.reshape(self.array[..., s], lead + (mul, ir.dim))
+            for s, (mul, ir) in zip(self.irreps.slices(), self.irreps)
+        ]
+
+    # --- construction helpers --------------------------------------------------
+    def _from_chunks(self, irreps, chunks) -> "IrrepsArray":
+        """Concatenate ``(..., mul, dim)`` chunks (same leading shape as self)."""
+        irreps = Irreps(irreps)
+        xp = self.backend.xp
+        lead = self.shape[:-1]
+        if len(chunks) == 0:
+            return IrrepsArray(irreps, xp.zeros(lead + (0,), dtype=self.dtype, device=self.device))
+        flat = [xp.reshape(c, lead + (mul * ir.dim,)) for c, (mul, ir) in zip(chunks, irreps)]
+        array = flat[0] if len(flat) == 1 else xp.concat(flat, axis=-1)
+        return IrrepsArray(irreps, array)
+
+    def _select(self, indices) -> "IrrepsArray":
+        """The entries ``indices`` of ``irreps`` (in that order) as a new IrrepsArray."""
+        indices = list(indices)
+        if indices == list(range(len(self.irreps))):
+            return self
+        chunks = self.chunks
+        return self._from_chunks([self.irreps[i] for i in indices], [chunks[i] for i in indices])
+
+    # --- irreps manipulation ---------------------------------------------------
+    def filter(self, keep=None, *, drop=None, lmax: int | None = None) -> "IrrepsArray":
+        """Keep (or drop) the entries whose irrep is listed, like :meth:`Irreps.filter`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> x = IrrepsArray("0e + 1o + 2e", np.arange(9.0))
+        >>> x.filter("1o")
+        1x1o [1. 2. 3.]
+        >>> x.filter(drop="1o").irreps
+        1x0e+1x2e
+        >>> x.filter(lmax=1).irreps
+        1x0e+1x1o
+        """
+        mask = [
+            bool(len(Irreps([mul_ir]).filter(keep, drop=drop, lmax=lmax)))
+            for mul_ir in self.irreps
+        ]
+        return self._select(i for i, m in enumerate(mask) if m)
+
+    def sort(self) -> "IrrepsArray":
+        """Stable sort of the entries by irrep (e3nn-jax order ``0e, 0o, 1o, 1e, ...``).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> IrrepsArray("1o + 0e", np.array([1.0, 2.0, 3.0, 4.0])).sort()
+        1x0e+1x1o [4. 1. 2. 3.]
+        """
+        return self._select(self.irreps.sort().inv)
+
+    def simplify(self) -> "IrrepsArray":
+        """Merge adjacent equal irreps (the array is unchanged).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> IrrepsArray("0e + 0e + 1o", np.arange(5.0)).simplify().irreps
+        2x0e+1x1o
+        """
+        return IrrepsArray(self.irreps.simplify(), self.array)
+
+    def regroup(self) -> "IrrepsArray":
+        """Sort, then simplify: each irrep appears once.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> IrrepsArray("1o + 0e + 1o", np.arange(7.0)).regroup()
+        1x0e+2x1o [3. 0. 1. 2. 4. 5. 6.]
+        """
+        return self.sort().simplify()
+
+    def astype(self, dtype) -> "IrrepsArray":
+        """The same IrrepsArray with another floating dtype (a name or a framework dtype).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> IrrepsArray("0e", np.ones(1)).astype("float32").dtype
+        dtype('float32')
+        """
+        backend = self.backend
+        if isinstance(dtype, str):
+            dtype = backend.float_dtype(dtype)
+        return IrrepsArray(self.irreps, backend.xp.astype(self.array, dtype))
+
+    # --- arithmetic ------------------------------------------------------------
+    def _not_equivariant(self, op: str, other) -> ValueError:
+        if isinstance(other, IrrepsArray):
+            what = f"IrrepsArray({other.irreps})"
+        elif _is_number(other):
+            what = f"scalar {other!r}"
+        else:
+            what = f"array of shape {tuple(getattr(other, 'shape', ()))}"
+        return ValueError(f"IrrepsArray({self.irreps}) {op} {what} is not equivariant.")
+
+    def _add(self, other, op: str, reverse: bool = False) -> "IrrepsArray":
+        if isinstance(other, IrrepsArray):
+            if self.irreps != other.irreps:
+                if reverse:
+                    raise other._not_equivariant(op, self)
+                raise self._not_equivariant(op, other)
+            backend_of(self.array, other.array)  # TypeError/ValueError when mixing
+            a, b = (other.array, self.array) if reverse else (self.array, other.array)
+            return IrrepsArray(self.irreps, a + b if op == "+" else a - b)
+        if _is_number(other) and other == 0:
+            # Adding zero is equivariant for any irreps (it makes sum() work).
+            return self if op == "+" or not reverse else -self
+        # Numbers and arrays are invariant only when every irrep is 0e.
+        if not (self.irreps.is_scalar() and (_is_number(other) or hasattr(other, "shape"))):
+            raise self._not_equivariant(op, other)
+        if _is_number(other):
+            if isinstance(other, complex):
+                raise TypeError(f"cannot add the complex number {other!r} to a real IrrepsArray")
+            other = float(other)
+        else:
+            backend_of(self.array, other)
+        a, b = (other, self.array) if reverse else (self.array, other)
+        return IrrepsArray(self.irreps, a + b if op == "+" else a - b)
+
+    def __add__(self, other) -> "IrrepsArray":
+        return self._add(other, "+")
+
+    def __radd__(self, other) -> "IrrepsArray":
+        return self._add(other, "+", reverse=True)
+
+    def __sub__(self, other) -> "IrrepsArray":
+        return self._add(other, "-")
+
+    def __rsub__(self, other) -> "IrrepsArray":
+        return self._add(other, "-", reverse=True)
+
+    def __neg__(self) -> "IrrepsArray":
+        return IrrepsArray(self.irreps, -self.array)
+
+    def __pos__(self) -> "IrrepsArray":
+        return self
+
+    def _factor(self, other, op: str):
+        """``other`` as something that broadcasts against ``array``, or a per-irrep array."""
+        if _is_number(other):
+            if isinstance(other, complex):
+                raise TypeError(f"cannot scale a real IrrepsArray by the complex number {other!r}")
+            # A Python float keeps the array's dtype on every backend (a NumPy
+            # float64 scalar would promote float32 arrays under NEP 50).
+            return float(other), False
+        if not hasattr(other, "shape"):
+            raise TypeError(
+                f"IrrepsArray {op} {type(other).__name__}: expected a Python number, an array "
+                "or an IrrepsArray"
+            )
+        backend_of(self.array, other)
+        shape = tuple(other.shape)
+        lead = self.shape[:-1]
+        if len(shape) == 0:
+            return other, False
+        if len(shape) == len(lead):
+            return self.backend.xp.expand_dims(other, axis=-1), False
+        if len(shape) == len(lead) + 1 and shape[-1] == 1:
+            return other, False
+        if len(shape) == len(lead) + 1 and shape[-1] == self.irreps.num_irreps:
+            return other, True
+        raise ValueError(
+            f"IrrepsArray({self.irreps}) {op} array of shape {shape} is not equivariant: "
+            f"expected a Python number, an array of the leading shape {lead}, of shape "
+            f"{lead + (1,)}, or of shape {lead + (self.irreps.num_irreps,)} (one factor per irrep)"
+        )
+
+    def _per_irrep(self, factor, fn) -> "IrrepsArray":
+        xp = self.backend.xp
+        chunks, i = [], 0
+        for (mul, _), c in zip(self.irreps, self.chunks):
+            chunks.append(fn(c, xp.expand_dims(factor[..., i : i + mul], axis=-1)))
+            i += mul
+        return self._from_chunks(self.irreps, chunks)
+
+    def __mul__(self, other) -> "IrrepsArray":
+        if isinstance(other, IrrepsArray):
+            return _multiply_irreps_arrays(self, other)
+        factor, per_irrep = self._factor(other, "*")
+        if per_irrep:
+            return self._per_irrep(factor, lambda c, f: c * f)
+        return IrrepsArray(self.irreps, self.array * factor)
+
+    def __rmul__(self, other) -> "IrrepsArray":
+        if isinstance(other, IrrepsArray):
+            return _multiply_irreps_arrays(other, self)
+        return self.__mul__(other)
+
+    def __truediv__(self, other) -> "IrrepsArray":
+        if isinstance(other, IrrepsArray):
+            if len(other.irreps) == 0 or other.irreps.lmax > 0:
+                raise self._not_equivariant("/", other)
+            return self * (1.0 / other)
+        factor, per_irrep = self._factor(other, "/")
+        if per_irrep:
+            return self._per_irrep(factor, lambda c, f: c / f)
+        return IrrepsArray(self.irreps, self.array / factor)
+
+    def __rtruediv__(self, other) -> "IrrepsArray":
+        # other / x is equivariant only for scalar irreps (1/x keeps the parity of x).
+        if len(self.irreps) and self.irreps.lmax > 0:
+            raise ValueError(f"{_describe(other)} / IrrepsArray({self.irreps}) is not equivariant.")
+        if _is_number(other):
+            return IrrepsArray(self.irreps, float(other) / self.array)
+        if hasattr(other, "shape"):
+            backend_of(self.array, other)
+            return IrrepsArray(self.irreps, other / self.array)
+        return NotImplemented
+
+    # --- leading axes ----------------------------------------------------------
+    def __getitem__(self, index) -> "IrrepsArray":
+        """Index the leading axes; the irreps axis is always kept whole.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> x = IrrepsArray("1o", np.arange(12.0).reshape(4, 3))
+        >>> x[1:3].shape, x[0].shape, x[..., :].shape
+        ((2, 3), (3,), (4, 3))
+        >>> x[0, 1]
+        Traceback (most recent call last):
+        ...
+        ValueError: IrrepsArray index (0, 1) reaches the irreps axis; index only the leading axes (4,), or use .filter() to select irreps
+        """
+        index = index if isinstance(index, tuple) else (index,)
+        bad = ValueError(
+            f"IrrepsArray index {index!r} reaches the irreps axis; index only the leading axes "
+            f"{self.shape[:-1]}, or use .filter() to select irreps"
+        )
+        if any(isinstance(i, (str, Irrep, Irreps)) for i in index):
+            raise TypeError(
+                f"IrrepsArray index {index!r}: select irreps with x.filter(...), not by indexing"
+            )
+
+        def is_full(i):
+            return isinstance(i, slice) and i == slice(None)
+
+        ellipses = [k for k, i in enumerate(index) if i is Ellipsis]
+        if ellipses:
+            tail = index[ellipses[0] + 1 :]
+            if len(tail) == 1 and is_full(tail[0]):
+                index = index[:-1]
+            elif len(tail) > 0:
+                raise bad
+        else:
+            consumed = sum(1 for i in index if i is not None)
+            if consumed >= self.ndim:
+                if consumed == self.ndim and is_full(index[-1]):
+                    index = index[:-1]
+                else:
+                    raise bad
+        return IrrepsArray(self.irreps, self.array[index])
+
+    def __len__(self) -> int:
+        if self.ndim < 2:
+            raise TypeError(f"len() of an IrrepsArray with no leading axis (shape {self.shape})")
+        return self.shape[0]
+
+    def reshape(self, *shape) -> "IrrepsArray":
+        """Reshape the leading axes (e3nn-jax semantics: ``shape`` is the full shape).
+
+        The last entry of ``shape`` must be ``-1`` or ``irreps.dim``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> x = IrrepsArray("1o", np.zeros((6, 3)))
+        >>> x.reshape(2, 3, -1).shape
+        (2, 3, 3)
+        >>> x.reshape((3, 2, 3)).shape
+        (3, 2, 3)
+        """
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        shape = tuple(int(s) for s in shape)
+        if len(shape) == 0 or shape[-1] not in (-1, self.irreps.dim):
+            raise ValueError(
+                f"IrrepsArray.reshape({shape}): the last entry must be -1 or irreps.dim = "
+                f"{self.irreps.dim} ({self.irreps}); only the leading axes can be reshaped"
+            )
+        xp = self.backend.xp
+        return IrrepsArray(self.irreps, xp.reshape(self.array, shape[:-1] + (self.irreps.dim,)))
+
+    # --- group action ----------------------------------------------------------
+    def _transform(self, D_of) -> "IrrepsArray":
+        """Apply ``D_of(ir)`` (numpy ``(..., d, d)``) to every entry: ``x -> D x``."""
+        if self.irreps.dim == 0:
+            return self
+        backend = self.backend
+        xp = backend.xp
+        cache = {}
+        chunks = []
+        for (mul, ir), c in zip(self.irreps, self.chunks):
+            if ir not in cache:
+                DT = np.swapaxes(D_of(ir), -1, -2)
+                cache[ir] = backend.asarray(
+                    np.ascontiguousarray(DT), dtype=self.dtype, device=self.device
+                )
+            chunks.append(xp.matmul(c, cache[ir]))
+        return self._from_chunks(self.irreps, chunks)
+
+    def transform_by_matrix(self, R) -> "IrrepsArray":
+        """Act with an element of O(3): ``R`` of shape ``(..., 3, 3)``, ``det(R) = +-1``.
+
+        An improper ``R = -Q`` applies parity: ``D(-Q) = p D(Q)``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> x = IrrepsArray("0e + 1o + 1e", np.arange(7.0))
+        >>> x.transform_by_matrix(-np.eye(3))
+        1x0e+1x1o+1x1e [ 0. -1. -2. -3.  4.  5.  6.]
+        """
+        R = _to_numpy(R)
+        if R.shape[-2:] != (3, 3):
+            raise ValueError(f"transform_by_matrix: R must have shape (..., 3, 3), got {R.shape}")
+        return self._transform(lambda ir: ir.D_from_matrix(R))
+
+    def transform_by_angles(self, alpha, beta, gamma, k=0) -> "IrrepsArray":
+        """Act with the rotation ``Y(alpha) X(beta) Y(gamma)`` times parity to the power ``k``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> x = IrrepsArray("1o", np.array([1.0, 0.0, 0.0]))
+        >>> np.round(x.transform_by_angles(np.pi / 2, 0.0, 0.0).array, 6) + 0.0
+        array([ 0.,  0., -1.])
+        """
+        a, b, c = _to_numpy(alpha), _to_numpy(beta), _to_numpy(gamma)
+        return self._transform(lambda ir: ir.D_from_angles(a, b, c, k))
+
+    def transform_by_quaternion(self, q, k=0) -> "IrrepsArray":
+        """Act with the rotation of the unit quaternion ``q = (w, x, y, z)`` (times parity^k).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> x = IrrepsArray("1o", np.array([1.0, 0.0, 0.0]))
+        >>> q = np.array([np.cos(np.pi / 4), 0.0, 0.0, np.sin(np.pi / 4)])  # quarter turn about z
+        >>> np.round(x.transform_by_quaternion(q).array, 6) + 0.0
+        array([0., 1., 0.])
+        """
+        q = _to_numpy(q)
+        return self._transform(lambda ir: ir.D_from_quaternion(q, k))
+
+    def transform_by_axis_angle(self, axis, angle, k=0) -> "IrrepsArray":
+        """Act with the rotation by ``angle`` about ``axis`` (times parity^k).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> x = IrrepsArray("1o", np.array([1.0, 0.0, 0.0]))
+        >>> np.round(x.transform_by_axis_angle(np.array([0.0, 0.0, 1.0]), np.pi / 2).array, 6) + 0.0
+        array([0., 1., 0.])
+        """
+        axis, angle = _to_numpy(axis), _to_numpy(angle)
+        return self._transform(lambda ir: ir.D_from_axis_angle(axis, angle, k))
+
+    # --- backends ---------------------------------------------------------------
+    def _to_backend(self, name, dtype=None, device=None) -> "IrrepsArray":
+        """This IrrepsArray on backend ``name`` (see ``e3xp.to_backend``)."""
+        return IrrepsArray(self.irreps, to_backend(self.array, name, dtype=dtype, device=device))
+
+    def __repr__(self) -> str:
+        r = str(self.array)
+        if "\n" in r:
+            return f"{self.irreps}\n{r}"
+        return f"{self.irreps} {r}"
+
+
+def _describe(x) -> str:
+    if _is_number(x):
+        return f"scalar {x!r}"
+    return f"array of shape {tuple(getattr(x, 'shape', ()))}"
+
+
+def _multiply_irreps_arrays(x: IrrepsArray, y: IrrepsArray) -> IrrepsArray:
+    # e3nn-jax: x * y is the elementwise tensor product when one side is scalars
+    # (one per irrep of the other side); anything else needs an explicit product.
+    if x.irreps.num_irreps != y.irreps.num_irreps or not (
+        (len(x.irreps) == 0 or x.irreps.lmax == 0) or (len(y.irreps) == 0 or y.irreps.lmax == 0)
+    ):
+        raise ValueError(
+            f"IrrepsArray({x.irreps}) * IrrepsArray({y.irreps}) is only defined when one side "
+            "has one scalar (l = 0) per irrep of the other; use e3xp.tensor_product or "
+            "e3xp.elementwise_tensor_product"
+        )
+    from .ops.tensor_products import elementwise_tensor_product
+
+    return elementwise_tensor_product(x, y)
+
+
+# --------------------------------------------------------------------------- JAX pytree
+
+_JAX_STATE = {"registered": False, "lock": threading.Lock()}
+
+
+def _flatten(x: IrrepsArray):
+    return (x.array,), x.irreps
+
+
+def _unflatten(irreps, children):
+    return IrrepsArray._unchecked(irreps, children[0])
+
+
+def _register_jax_pytree() -> None:
+    """Register IrrepsArray as a pytree if JAX is (fully) imported; idempotent."""
+    if _JAX_STATE["registered"]:
+        return
+    jax = sys.modules.get("jax")
+    tree_util = getattr(jax, "tree_util", None) if jax is not None else None
+    if tree_util is None:
+        return
+    with _JAX_STATE["lock"]:
+        if _JAX_STATE["registered"]:
+            return
+        try:
+            tree_util.register_pytree_node(IrrepsArray, _flatten, _unflatten)
+        except ValueError:
+            pass  # already registered (e.g. this module was reloaded)
+        _JAX_STATE["registered"] = True
+
+
+class _JaxImportHook(importlib.abc.MetaPathFinder):
+    """Registers the pytree right after ``import jax`` finishes, if e3xp came first.
+
+    It finds jax's real spec through the other finders and wraps only that
+    loader's ``exec_module``; it removes itself after the first import of jax.
+    """
+
+    def __init__(self):
+        self._busy = False
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "jax" or self._busy:
+            return None
+        self._busy = True
+        try:
+            spec = None
+            for finder in sys.meta_path:
+                if finder is self or not hasattr(finder, "find_spec"):
+                    continue
+                spec = finder.find_spec(fullname, path, target)
+                if spec is not None:
+                    break
+        finally:
+            self._busy = False
+        _remove_jax_hook()
+        loader = getattr(spec, "loader", None)
+        exec_module = getattr(loader, "exec_module", None)
+        if exec_module is None:
+            return spec
+
+        def exec_then_register(module):
+            exec_module(module)
+            _register_jax_pytree()
+
+        try:
+            loader.exec_module = exec_then_register
+        except (AttributeError, TypeError):
+            pass  # an unusual loader: the constructor hook still registers on first use
+        return spec
+
+
+def _remove_jax_hook() -> None:
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _JaxImportHook)]
+
+
+if "jax" in sys.modules:
+    _register_jax_pytree()
+else:
+    _remove_jax_hook()
+    sys.meta_path.insert(0, _JaxImportHook())

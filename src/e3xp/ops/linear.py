@@ -1,0 +1,142 @@
+"""Equivariant linear layer (Schur's lemma), functional: ``init(seed, x)`` and ``apply(params, x)``."""
+
+from __future__ import annotations
+
+from ..backends import backend_of
+from ..core.irreps import Irreps
+from ..core.plans import linear_plan
+from ..irreps_array import IrrepsArray
+from ._common import as_irreps_array
+
+__all__ = ["Linear"]
+
+
+class Linear:
+    r"""Equivariant linear map between irreps, following e3nn-jax's ``Linear``.
+
+    As in e3nn-jax, the input is regrouped first (``8x0e + 4x1o + 3x0e`` is seen
+    as ``11x0e + 4x1o``) and ``irreps_out`` is simplified (adjacent equal entries
+    merged). Each ``(input block, output block)`` pair with equal irreps gets a
+    weight block ``(mul_in, mul_out)`` with coefficient ``1 / sqrt(fan_in)``.
+
+    Parameters are a dict of arrays on the input's backend:
+
+    * ``"w"``: one flat weight vector of size ``weight_numel``, in e3nn's
+      ``o3.Linear`` layout for ``(irreps_in.regroup(), irreps_out.simplify())``:
+      blocks ordered by input block, then output block, each ``(mul_in, mul_out)``
+      row-major. Initialised from N(0, 1), the same numbers on every backend for
+      the same int seed.
+    * ``"b"`` (only when ``biases=True``): size ``bias_numel``, one bias per ``0e``
+      output channel in output order, initialised to zero.
+
+    Parameters
+    ----------
+    irreps_out : str or Irreps
+    irreps_in : str or Irreps, optional
+        When given, ``init`` checks that the input has these irreps (up to regrouping).
+    biases : bool
+
+    Raises
+    ------
+    ValueError
+        At ``init``: an output irrep that no input irrep reaches (and that no bias
+        feeds). At ``apply``: input irreps different from those seen by ``init``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = IrrepsArray("3x0e + 2x1o", np.arange(9.0))
+    >>> lin = Linear("1o + 3x0e + 1o")
+    >>> params = lin.init(0, a)
+    >>> sorted(params), params["w"].shape
+    (['w'], (13,))
+    >>> b = lin.apply(params, a)
+    >>> b.irreps
+    1x1o+3x0e+1x1o
+    """
+
+    def __init__(self, irreps_out, irreps_in=None, biases: bool = False):
+        self.irreps_out = Irreps(irreps_out).simplify()
+        self.irreps_in = None if irreps_in is None else Irreps(irreps_in).regroup()
+        if not isinstance(biases, bool):
+            raise TypeError(f"Linear: biases={biases!r} must be a bool")
+        self.biases = biases
+
+    def plan(self, irreps_in):
+        """The :class:`~e3xp.core.plans.LinearPlan` for inputs with ``irreps_in``."""
+        irreps_in = Irreps(irreps_in).regroup()
+        if self.irreps_in is not None and irreps_in != self.irreps_in:
+            raise ValueError(
+                f"Linear: input irreps {irreps_in} differ from the declared irreps_in {self.irreps_in}"
+            )
+        unreachable = [
+            str(mul_ir)
+            for mul_ir in self.irreps_out
+            if mul_ir.mul > 0
+            and mul_ir.ir not in irreps_in
+            and not (self.biases and mul_ir.ir.is_scalar())
+        ]
+        if unreachable:
+            raise ValueError(
+                f"Linear: no allowed path to the output irreps {' + '.join(unreachable)} from the "
+                f"input {irreps_in} (a linear map only connects equal irreps)"
+            )
+        return linear_plan(irreps_in, self.irreps_out, biases=self.biases)
+
+    def init(self, seed, x) -> dict:
+        """Initial parameters for inputs like ``x``, on ``x``'s backend, device and dtype.
+
+        Parameters
+        ----------
+        seed : int, numpy Generator, JAX key or torch Generator
+        x : IrrepsArray
+
+        Returns
+        -------
+        dict
+            ``{"w": ...}`` plus ``"b"`` when ``biases``.
+        """
+        x = as_irreps_array(x, "Linear.init: x")
+        plan = self.plan(x.irreps)
+        self._init_irreps = plan.irreps_in
+        backend = x.backend
+        params = {"w": backend.normal(seed, (plan.weight_numel,), dtype=x.dtype, device=x.device)}
+        if self.biases:
+            params["b"] = backend.xp.zeros((plan.bias_numel,), dtype=x.dtype, device=x.device)
+        return params
+
+    def apply(self, params: dict, x) -> IrrepsArray:
+        """Apply the map with ``params`` (from :meth:`init`, or any arrays of the same shapes).
+
+        Returns
+        -------
+        IrrepsArray
+            With irreps ``self.irreps_out`` (simplified), on ``x``'s backend.
+        """
+        x = as_irreps_array(x, "Linear.apply: x")
+        expected = getattr(self, "_init_irreps", None)
+        if expected is not None and x.irreps.regroup() != expected:
+            raise ValueError(
+                f"Linear.apply: input irreps {x.irreps} (regrouped {x.irreps.regroup()}) differ from "
+                f"the irreps {expected} this layer was initialised with"
+            )
+        x = x.regroup()
+        plan = self.plan(x.irreps)
+        if not isinstance(params, dict) or "w" not in params:
+            raise TypeError(f"Linear.apply: params must be a dict with key 'w', got {type(params).__name__}")
+        w = params["w"]
+        if tuple(w.shape) != (plan.weight_numel,):
+            raise ValueError(
+                f"Linear.apply: params['w'] has shape {tuple(w.shape)}, expected ({plan.weight_numel},)"
+            )
+        b = params.get("b") if self.biases else None
+        if self.biases and (b is None or tuple(b.shape) != (plan.bias_numel,)):
+            raise ValueError(
+                f"Linear.apply: params['b'] must have shape ({plan.bias_numel},), got "
+                f"{None if b is None else tuple(b.shape)}"
+            )
+        backend = backend_of(x.array, w) if b is None else backend_of(x.array, w, b)
+        return IrrepsArray(plan.irreps_out, backend.linear(plan, x.array, w, b))
+
+    def __repr__(self) -> str:
+        return f"Linear({self.irreps_out}, irreps_in={self.irreps_in}, biases={self.biases})"

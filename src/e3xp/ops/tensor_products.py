@@ -1,0 +1,157 @@
+"""Unweighted tensor products of IrrepsArrays (e3nn-jax semantics, any backend).
+
+The irreps bookkeeping is a cached plan from :mod:`e3xp.core.plans`; the backend
+of the inputs executes it. Output layouts equal e3nn-jax's: ``tensor_product`` and
+``tensor_square`` regroup their inputs and sort (then, by default, simplify) their
+outputs; ``elementwise_tensor_product`` keeps the loop order.
+"""
+
+from __future__ import annotations
+
+from ..core.irreps import Irreps
+from ..core.plans import (
+    elementwise_tensor_product_plan,
+    full_tensor_product_plan,
+    tensor_square_plan,
+)
+from ..irreps_array import IrrepsArray
+from ._common import as_irreps_array, broadcast_pair
+
+__all__ = ["tensor_product", "elementwise_tensor_product", "tensor_square"]
+
+
+def _no_path(what: str, inputs: str, filter_ir_out, allowed: Irreps) -> ValueError:
+    return ValueError(
+        f"{what}: no allowed path from {inputs} to filter_ir_out={filter_ir_out!r}; "
+        f"the reachable output irreps are {allowed.regroup() if len(allowed) else 'none'}"
+    )
+
+
+def tensor_product(x, y, filter_ir_out=None, irrep_normalization=None, regroup_output=True):
+    r"""Full tensor product of two IrrepsArrays, reduced into irreps.
+
+    Every block of ``x`` meets every block of ``y``; each allowed ``ir_out`` gives a
+    ``(mul_x * mul_y, ir_out)`` block with value ``sqrt(2 l_out + 1) * CG . (x (x) y)``
+    ("component") or ``sqrt(dim_x dim_y) * CG . (x (x) y)`` ("norm").
+
+    Parameters
+    ----------
+    x, y : IrrepsArray
+        Same backend; leading axes broadcast.
+    filter_ir_out : None, str, Irreps or list of irreps
+        Keep only these output irreps.
+    irrep_normalization : {None, "component", "norm", "none"}
+        None means "component".
+    regroup_output : bool
+        Regroup the inputs first and simplify the (sorted) output, as e3nn-jax.
+
+    Returns
+    -------
+    IrrepsArray
+        On the backend of the inputs.
+
+    Raises
+    ------
+    ValueError
+        When ``filter_ir_out`` leaves no output irreps.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = IrrepsArray("1o", np.array([1.0, 1.0, 2.0]))
+    >>> y = IrrepsArray("1o", np.array([0.0, 0.0, 2.0]))
+    >>> z = tensor_product(x, y)
+    >>> z.irreps
+    1x0e+1x1e+1x2e
+    >>> bool(np.isclose(z.array[0], 4.0 / np.sqrt(3)))  # x . y / sqrt(3)
+    True
+    >>> bool(np.allclose(z.array[1:4], np.cross([1, 1, 2], [0, 0, 2]) / np.sqrt(2)))
+    True
+    """
+    x = as_irreps_array(x, "tensor_product: x")
+    y = as_irreps_array(y, "tensor_product: y")
+    if not isinstance(regroup_output, bool):
+        raise TypeError(f"tensor_product: regroup_output={regroup_output!r} must be a bool")
+    if regroup_output:
+        x, y = x.regroup(), y.regroup()
+    plan = full_tensor_product_plan(x.irreps, y.irreps, filter_ir_out, irrep_normalization, regroup_output)
+    if filter_ir_out is not None and len(plan.irreps_out) == 0 and len(x.irreps) and len(y.irreps):
+        allowed = full_tensor_product_plan(x.irreps, y.irreps, None, irrep_normalization).irreps_out
+        raise _no_path("tensor_product", f"{x.irreps} x {y.irreps}", filter_ir_out, allowed)
+    backend, a, b = broadcast_pair(x, y, "tensor_product")
+    out = IrrepsArray(plan.irreps_out, backend.tensor_product(plan, a, b))
+    return out.simplify() if regroup_output else out
+
+
+def elementwise_tensor_product(x, y, filter_ir_out=None, irrep_normalization=None):
+    r"""Tensor product of the ``n``-th irrep of ``x`` with the ``n``-th irrep of ``y``.
+
+    Parameters
+    ----------
+    x, y : IrrepsArray
+        With the same number of irreps (``irreps.num_irreps``).
+    filter_ir_out : None, str, Irreps or list of irreps
+    irrep_normalization : {None, "component", "norm", "none"}
+
+    Returns
+    -------
+    IrrepsArray
+        Output irreps in loop order, neither sorted nor simplified (as e3nn-jax).
+
+    Raises
+    ------
+    ValueError
+        Different numbers of irreps, or no output irreps left by ``filter_ir_out``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = IrrepsArray("2x0e + 1o", np.arange(5.0))
+    >>> y = IrrepsArray("1e + 0o + 0o", np.arange(5.0))
+    >>> elementwise_tensor_product(x, y)
+    1x1e+1x0o+1x1e [ 0.  0.  0.  3.  8. 12. 16.]
+    """
+    x = as_irreps_array(x, "elementwise_tensor_product: x")
+    y = as_irreps_array(y, "elementwise_tensor_product: y")
+    plan = elementwise_tensor_product_plan(x.irreps, y.irreps, filter_ir_out, irrep_normalization)
+    if filter_ir_out is not None and len(plan.irreps_out) == 0 and x.irreps.num_irreps:
+        allowed = elementwise_tensor_product_plan(x.irreps, y.irreps, None, irrep_normalization).irreps_out
+        raise _no_path("elementwise_tensor_product", f"{x.irreps} and {y.irreps}", filter_ir_out, allowed)
+    backend, a, b = broadcast_pair(x, y, "elementwise_tensor_product")
+    return IrrepsArray(plan.irreps_out, backend.tensor_product(plan, a, b))
+
+
+def tensor_square(x, irrep_normalization=None, filter_ir_out=None):
+    r"""``x (x) x`` without its redundant (symmetric-duplicate) terms, as e3nn-jax.
+
+    The input is regrouped first and the output sorted and simplified (e3nn-jax's
+    ``regroup_output=True``). With Gaussian inputs every output component has unit
+    second moment ("component").
+
+    Parameters
+    ----------
+    x : IrrepsArray
+    irrep_normalization : {None, "component", "norm", "none"}
+    filter_ir_out : None, str, Irreps or list of irreps
+        Keep only these output irreps (an e3xp addition).
+
+    Returns
+    -------
+    IrrepsArray
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = tensor_square(IrrepsArray("0e + 1o", np.array([10.0, 1.0, 2.0, 3.0])))
+    >>> y.irreps
+    2x0e+1x1o+1x2e
+    >>> np.round(y.array, 2)
+    array([57.74,  3.61, 10.  , 20.  , 30.  ,  3.  ,  2.  , -0.58,  6.  ,  4.  ])
+    """
+    x = as_irreps_array(x, "tensor_square: x").regroup()
+    plan = tensor_square_plan(x.irreps, filter_ir_out, irrep_normalization)
+    if filter_ir_out is not None and len(plan.irreps_out) == 0 and len(x.irreps):
+        allowed = tensor_square_plan(x.irreps, None, irrep_normalization).irreps_out
+        raise _no_path("tensor_square", f"{x.irreps} x {x.irreps}", filter_ir_out, allowed)
+    backend = x.backend
+    return IrrepsArray(plan.irreps_out, backend.tensor_product(plan, x.array, x.array)).simplify()
