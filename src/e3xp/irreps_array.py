@@ -23,9 +23,119 @@ import threading
 import numpy as np
 
 from .backends import backend_of, get_default_backend, to_backend
-from .core.irreps import Irrep, Irreps
+from .core.irreps import Irrep, Irreps, MulIrrep
 
 __all__ = ["IrrepsArray"]
+
+
+def _mark_constant(fn):
+    # What torch.compiler.assume_constant_result sets, without importing torch:
+    # Dynamo calls ``fn`` once while tracing and bakes its (constant) result in.
+    fn._dynamo_marked_constant = True
+    return fn
+
+
+class _StaticStore:
+    """Holds the results of :func:`static_call` as attributes ``v0, v1, ...``."""
+
+
+_STATIC = _StaticStore()
+_STATIC_NAMES: dict = {}
+_STATIC_FUNCTIONS: dict = {}
+_STATIC_LOCK = threading.Lock()
+
+
+def static_function(fn):
+    """Register ``fn`` (pure, plain hashable arguments) for :func:`static_call`."""
+    _STATIC_FUNCTIONS[f"{fn.__module__}.{fn.__qualname__}"] = fn
+    fn._static_name = f"{fn.__module__}.{fn.__qualname__}"
+    return fn
+
+
+@_mark_constant
+def _static_slot(name: str, args: tuple) -> str:
+    key = (name, args)
+    slot = _STATIC_NAMES.get(key)
+    if slot is None:
+        value = _STATIC_FUNCTIONS[name](*args)
+        with _STATIC_LOCK:
+            slot = _STATIC_NAMES.get(key)
+            if slot is None:
+                slot = f"v{len(_STATIC_NAMES)}"
+                setattr(_STATIC, slot, value)
+                _STATIC_NAMES[key] = slot
+    return slot
+
+
+def static_call(fn, *args):
+    """``fn(*args)`` computed once per distinct ``args`` (plain ints, strings, tuples).
+
+    This is where all irreps bookkeeping (sorting, simplifying, plan building)
+    happens, so that it stays out of compiled code: under ``torch.compile`` the
+    slot lookup runs at trace time (it is marked constant) and the value is read
+    back as an attribute of a module-level object, which Dynamo treats as a real,
+    guarded Python object. ``fn`` must be decorated with :func:`static_function`;
+    its arguments must not be Irreps (pass :func:`irreps_key` instead), since
+    Dynamo cannot hand objects it built while tracing to a constant function.
+    """
+    return getattr(_STATIC, _static_slot(fn._static_name, args))
+
+
+def irreps_key(irreps: Irreps) -> tuple:
+    """Irreps as plain data ``((mul, l, p), ...)``, for :func:`static_call`."""
+    return tuple((mul_ir.mul, mul_ir.ir.l, mul_ir.ir.p) for mul_ir in irreps)
+
+
+def irreps_from_key(key: tuple) -> Irreps:
+    return Irreps([(mul, (l, p)) for mul, l, p in key])
+
+
+def selector_key(sel):
+    """An irreps selector (str, Irrep, Irreps, list of them) as plain data; callables pass through."""
+    if sel is None or isinstance(sel, str):
+        return sel
+    if isinstance(sel, Irreps):
+        return ("irreps", irreps_key(sel))
+    if isinstance(sel, Irrep):
+        return ("irrep", sel.l, sel.p)
+    if isinstance(sel, MulIrrep):
+        return ("irrep", sel.ir.l, sel.ir.p)
+    if isinstance(sel, (list, tuple)):
+        if len(sel) == 2 and all(isinstance(v, int) for v in sel):
+            return ("irrep", sel[0], sel[1])  # an (l, p) pair
+        return ("list", tuple(selector_key(v) for v in sel))
+    return sel
+
+
+def selector_from_key(key):
+    """Inverse of :func:`selector_key`: something ``Irreps.filter`` and the plans accept."""
+    if key is None or isinstance(key, str) or not isinstance(key, tuple):
+        return key
+    kind = key[0]
+    if kind == "irreps":
+        return irreps_from_key(key[1])
+    if kind == "irrep":
+        return Irrep(key[1], key[2])
+    return [selector_from_key(v) for v in key[1]]
+
+
+@static_function
+def _sort_inv(key: tuple) -> tuple:
+    return tuple(irreps_from_key(key).sort().inv)
+
+
+@static_function
+def _simplify(key: tuple) -> Irreps:
+    return irreps_from_key(key).simplify()
+
+
+@static_function
+def _filter_indices(key: tuple, keep, drop, lmax) -> tuple:
+    irreps = irreps_from_key(key)
+    keep, drop = selector_from_key(keep), selector_from_key(drop)
+    return tuple(
+        i for i, mul_ir in enumerate(irreps) if len(Irreps([mul_ir]).filter(keep, drop=drop, lmax=lmax))
+    )
 
 
 def _is_number(x) -> bool:
@@ -201,11 +311,17 @@ class IrrepsArray:
         >>> x.filter(lmax=1).irreps
         1x0e+1x1o
         """
-        mask = [
-            bool(len(Irreps([mul_ir]).filter(keep, drop=drop, lmax=lmax)))
-            for mul_ir in self.irreps
-        ]
-        return self._select(i for i, m in enumerate(mask) if m)
+        if callable(keep) and not isinstance(keep, (str, Irrep, Irreps, MulIrrep)) or (
+            callable(drop) and not isinstance(drop, (str, Irrep, Irreps, MulIrrep))
+        ):
+            indices = [
+                i
+                for i, mul_ir in enumerate(self.irreps)
+                if len(Irreps([mul_ir]).filter(keep, drop=drop, lmax=lmax))
+            ]
+            return self._select(indices)
+        key = irreps_key(self.irreps)
+        return self._select(static_call(_filter_indices, key, selector_key(keep), selector_key(drop), lmax))
 
     def sort(self) -> "IrrepsArray":
         """Stable sort of the entries by irrep (e3nn-jax order ``0e, 0o, 1o, 1e, ...``).
@@ -216,7 +332,7 @@ class IrrepsArray:
         >>> IrrepsArray("1o + 0e", np.array([1.0, 2.0, 3.0, 4.0])).sort()
         1x0e+1x1o [4. 1. 2. 3.]
         """
-        return self._select(self.irreps.sort().inv)
+        return self._select(static_call(_sort_inv, irreps_key(self.irreps)))
 
     def simplify(self) -> "IrrepsArray":
         """Merge adjacent equal irreps (the array is unchanged).
@@ -227,7 +343,7 @@ class IrrepsArray:
         >>> IrrepsArray("0e + 0e + 1o", np.arange(5.0)).simplify().irreps
         2x0e+1x1o
         """
-        return IrrepsArray(self.irreps.simplify(), self.array)
+        return IrrepsArray(static_call(_simplify, irreps_key(self.irreps)), self.array)
 
     def regroup(self) -> "IrrepsArray":
         """Sort, then simplify: each irrep appears once.

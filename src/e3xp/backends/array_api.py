@@ -33,6 +33,7 @@ from e3xp.core.spherical_harmonics import (
     SphericalHarmonicsPlan,
     _check_normalization,
     _parse_ls,
+    spherical_harmonics_plan,
 )
 
 __all__ = ["tensor_product", "linear", "spherical_harmonics", "prepare", "weight_layout"]
@@ -146,7 +147,10 @@ def _prepare_linear(plan: LinearPlan):
 
 
 @functools.lru_cache(maxsize=256)
-def _prepare_sh(plan: SphericalHarmonicsPlan, ls: tuple, normalization: str):
+def _prepare_sh(plan_lmax: int, ls: tuple, normalization: str):
+    # Keyed by the plan's lmax (its matrices are a function of it): plain Python
+    # values pass through torch.compile's constant functions, plan objects may not.
+    plan = spherical_harmonics_plan(plan_lmax)
     lmax = max(ls)
     if lmax > plan.lmax:
         raise ValueError(f"degree {lmax} is above the plan's lmax = {plan.lmax}")
@@ -193,7 +197,7 @@ def weight_layout(plan) -> str:
 
 
 def _broadcast(shapes, what: str) -> tuple:
-    ndim = max((len(s) for s in shapes), default=0)
+    ndim = max([len(s) for s in shapes] + [0])
     out = []
     for axis in range(ndim):
         size = 1
@@ -582,7 +586,7 @@ def spherical_harmonics(backend, sh_plan, vectors, ls, normalize=True, normaliza
             f"vectors must have a last axis of size 3 (x, y, z), got shape {tuple(vectors.shape)}"
         )
     ops = backend._ops
-    (lmax, ls, factors), mats = backend._prepared("sh", (sh_plan, ls, normalization), vectors)
+    (lmax, ls, factors), mats = backend._prepared("sh", (sh_plan.lmax, ls, normalization), vectors)
     x = vectors
     if normalize:
         r2 = ops.sum(x * x, axis=-1, keepdims=True)

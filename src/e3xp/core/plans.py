@@ -232,7 +232,9 @@ class LinearPlan:
                 raise ValueError(f"linear path {p!r}: weights outside [0, {self.weight_numel})")
         for i_out, offset, mul in self.biases:
             if not 0 <= i_out < len(self.irreps_out) or not self.irreps_out[i_out].ir.is_scalar():
-                raise ValueError(f"bias on output block {i_out} of {self.irreps_out}: only 0e blocks take biases")
+                raise ValueError(
+                    f"bias on output block {i_out} of {self.irreps_out}: only 0e blocks take biases"
+                )
             if mul != self.irreps_out[i_out].mul or offset < 0 or offset + mul > self.bias_numel:
                 raise ValueError(f"bias entry {(i_out, offset, mul)!r} does not fit {self.irreps_out}")
 
@@ -361,12 +363,11 @@ def full_tensor_product_plan(
         Irreps(irreps_in2),
         _filter_key(filter_ir_out),
         _irrep_normalization(irrep_normalization),
-        bool(regroup_output),
     )
 
 
 @functools.lru_cache(maxsize=256)
-def _full_tp_cached(irreps_in1, irreps_in2, filter_key, irrep_normalization, regroup_output):
+def _full_tp_cached(irreps_in1, irreps_in2, filter_key, irrep_normalization):
     out_list, path_list = [], []
     for i1, (mul1, ir1) in enumerate(irreps_in1):
         for i2, (mul2, ir2) in enumerate(irreps_in2):
@@ -708,7 +709,10 @@ def linear_plan(irreps_in, irreps_out, biases=False, path_normalization="element
             raise ValueError(f"biases={biases!r} puts a bias on {bad}: only 0e blocks can take a bias")
     pn = _path_normalization(path_normalization)
     if pn == "none":
-        raise ValueError(f"path_normalization={path_normalization!r} is not supported: expected one of ('element', 'path')")
+        raise ValueError(
+            f"path_normalization={path_normalization!r} is not supported by linear_plan: "
+            "expected one of ('element', 'path')"
+        )
     return _linear_cached(irreps_in, irreps_out, flags, pn)
 
 
@@ -803,7 +807,8 @@ def execute_plan_reference(plan: TensorProductPlan, x1, x2, weights=None) -> np.
     Examples
     --------
     >>> plan = full_tensor_product_plan("1o", "1o", filter_ir_out="0e")
-    >>> print(np.round(execute_plan_reference(plan, [1.0, 2.0, 3.0], [[1.0, 1.0, 1.0], [0.0, 0.0, 3.0]]) * np.sqrt(3), 10))
+    >>> z = execute_plan_reference(plan, [1.0, 2.0, 3.0], [[1.0, 1.0, 1.0], [0.0, 0.0, 3.0]])
+    >>> print(np.round(z * np.sqrt(3), 10))
     [[6.]
      [9.]]
     """

@@ -91,7 +91,7 @@ def _parse_ls(ls) -> tuple[int, ...]:
     """An int lmax means 0..lmax; a sequence lists the degrees, in output order."""
     if isinstance(ls, (str, bytes)):
         raise TypeError(f"ls must be an int lmax or a sequence of ints, got {ls!r}")
-    if isinstance(ls, (list, tuple, range)):
+    if isinstance(ls, (list, tuple, range, np.ndarray)) and np.ndim(ls) == 1:
         if len(ls) == 0:
             raise ValueError(f"ls must name at least one degree, got {ls!r}")
         return tuple(_check_l(l, "every degree in ls") for l in ls)

@@ -53,13 +53,14 @@ def _read_only(a: np.ndarray) -> np.ndarray:
 
 @functools.lru_cache(maxsize=None)
 def _generators(l: int) -> np.ndarray:
-    # Closed form of the angular-momentum matrices in the real basis (no rounding:
-    # every entry is an integer or one square root). With y polar, -i L_y only
-    # pairs cos(k phi) with sin(k phi); -i L_x and -i L_z are the ladder operators,
-    # linking |m| = k to k + 1 with magnitude sqrt(l(l+1) - k(k+1)) / 2, or sqrt(2)
-    # times that between m = 0 and its two k = 1 partners. The signs are those of
-    # the real combinations without the Condon-Shortley sign; tests rederive the
-    # whole matrices from complex ladder operators and compare with e3nn.
+    # Closed form in the real basis, so that no entry carries rounding from a basis
+    # change (each is an integer or one square root). With y polar, G_y only pairs
+    # cos(k phi) with sin(k phi) at frequency k. G_x and G_z are combinations of the
+    # ladder operators: they link |m| = k to k + 1 with magnitude
+    # sqrt(l(l+1) - k(k+1)) / 2, and m = 0 to its cos partner (G_x) or sin partner
+    # (G_z) with sqrt(2) times that. The signs follow from the real combinations
+    # without the Condon-Shortley sign; the tests rederive the whole matrices from
+    # complex ladder operators and compare with e3nn.
     n = 2 * l + 1
     G = np.zeros((3, n, n))
     for k in range(1, l + 1):

@@ -14,7 +14,15 @@ from ..core.plans import (
     full_tensor_product_plan,
     tensor_square_plan,
 )
-from ..irreps_array import IrrepsArray
+from ..irreps_array import (
+    IrrepsArray,
+    irreps_from_key,
+    irreps_key,
+    selector_from_key,
+    selector_key,
+    static_call,
+    static_function,
+)
 from ._common import as_irreps_array, broadcast_pair
 
 __all__ = ["tensor_product", "elementwise_tensor_product", "tensor_square"]
@@ -25,6 +33,43 @@ def _no_path(what: str, inputs: str, filter_ir_out, allowed: Irreps) -> ValueErr
         f"{what}: no allowed path from {inputs} to filter_ir_out={filter_ir_out!r}; "
         f"the reachable output irreps are {allowed.regroup() if len(allowed) else 'none'}"
     )
+
+
+# The plan builders run through static_call (plain-data arguments), which keeps
+# them out of torch.compile's trace; see e3xp.irreps_array.static_call.
+
+
+@static_function
+def _full_plan(k1, k2, filter_key, irrep_normalization, regroup_output):
+    x, y = irreps_from_key(k1), irreps_from_key(k2)
+    filter_ir_out = selector_from_key(filter_key)
+    plan = full_tensor_product_plan(x, y, filter_ir_out, irrep_normalization, regroup_output)
+    if filter_ir_out is not None and len(plan.irreps_out) == 0 and len(x) and len(y):
+        allowed = full_tensor_product_plan(x, y, None, irrep_normalization).irreps_out
+        raise _no_path("tensor_product", f"{x} x {y}", filter_ir_out, allowed)
+    return plan, (plan.irreps_out.simplify() if regroup_output else plan.irreps_out)
+
+
+@static_function
+def _elementwise_plan(k1, k2, filter_key, irrep_normalization):
+    x, y = irreps_from_key(k1), irreps_from_key(k2)
+    filter_ir_out = selector_from_key(filter_key)
+    plan = elementwise_tensor_product_plan(x, y, filter_ir_out, irrep_normalization)
+    if filter_ir_out is not None and len(plan.irreps_out) == 0 and x.num_irreps:
+        allowed = elementwise_tensor_product_plan(x, y, None, irrep_normalization).irreps_out
+        raise _no_path("elementwise_tensor_product", f"{x} and {y}", filter_ir_out, allowed)
+    return plan
+
+
+@static_function
+def _square_plan(k, filter_key, irrep_normalization):
+    x = irreps_from_key(k)
+    filter_ir_out = selector_from_key(filter_key)
+    plan = tensor_square_plan(x, filter_ir_out, irrep_normalization)
+    if filter_ir_out is not None and len(plan.irreps_out) == 0 and len(x):
+        allowed = tensor_square_plan(x, None, irrep_normalization).irreps_out
+        raise _no_path("tensor_square", f"{x} x {x}", filter_ir_out, allowed)
+    return plan, plan.irreps_out.simplify()
 
 
 def tensor_product(x, y, filter_ir_out=None, irrep_normalization=None, regroup_output=True):
@@ -74,13 +119,16 @@ def tensor_product(x, y, filter_ir_out=None, irrep_normalization=None, regroup_o
         raise TypeError(f"tensor_product: regroup_output={regroup_output!r} must be a bool")
     if regroup_output:
         x, y = x.regroup(), y.regroup()
-    plan = full_tensor_product_plan(x.irreps, y.irreps, filter_ir_out, irrep_normalization, regroup_output)
-    if filter_ir_out is not None and len(plan.irreps_out) == 0 and len(x.irreps) and len(y.irreps):
-        allowed = full_tensor_product_plan(x.irreps, y.irreps, None, irrep_normalization).irreps_out
-        raise _no_path("tensor_product", f"{x.irreps} x {y.irreps}", filter_ir_out, allowed)
+    plan, irreps_out = static_call(
+        _full_plan,
+        irreps_key(x.irreps),
+        irreps_key(y.irreps),
+        selector_key(filter_ir_out),
+        irrep_normalization,
+        regroup_output,
+    )
     backend, a, b = broadcast_pair(x, y, "tensor_product")
-    out = IrrepsArray(plan.irreps_out, backend.tensor_product(plan, a, b))
-    return out.simplify() if regroup_output else out
+    return IrrepsArray(irreps_out, backend.tensor_product(plan, a, b))
 
 
 def elementwise_tensor_product(x, y, filter_ir_out=None, irrep_normalization=None):
@@ -113,10 +161,13 @@ def elementwise_tensor_product(x, y, filter_ir_out=None, irrep_normalization=Non
     """
     x = as_irreps_array(x, "elementwise_tensor_product: x")
     y = as_irreps_array(y, "elementwise_tensor_product: y")
-    plan = elementwise_tensor_product_plan(x.irreps, y.irreps, filter_ir_out, irrep_normalization)
-    if filter_ir_out is not None and len(plan.irreps_out) == 0 and x.irreps.num_irreps:
-        allowed = elementwise_tensor_product_plan(x.irreps, y.irreps, None, irrep_normalization).irreps_out
-        raise _no_path("elementwise_tensor_product", f"{x.irreps} and {y.irreps}", filter_ir_out, allowed)
+    plan = static_call(
+        _elementwise_plan,
+        irreps_key(x.irreps),
+        irreps_key(y.irreps),
+        selector_key(filter_ir_out),
+        irrep_normalization,
+    )
     backend, a, b = broadcast_pair(x, y, "elementwise_tensor_product")
     return IrrepsArray(plan.irreps_out, backend.tensor_product(plan, a, b))
 
@@ -149,9 +200,7 @@ def tensor_square(x, irrep_normalization=None, filter_ir_out=None):
     array([57.74,  3.61, 10.  , 20.  , 30.  ,  3.  ,  2.  , -0.58,  6.  ,  4.  ])
     """
     x = as_irreps_array(x, "tensor_square: x").regroup()
-    plan = tensor_square_plan(x.irreps, filter_ir_out, irrep_normalization)
-    if filter_ir_out is not None and len(plan.irreps_out) == 0 and len(x.irreps):
-        allowed = tensor_square_plan(x.irreps, None, irrep_normalization).irreps_out
-        raise _no_path("tensor_square", f"{x.irreps} x {x.irreps}", filter_ir_out, allowed)
-    backend = x.backend
-    return IrrepsArray(plan.irreps_out, backend.tensor_product(plan, x.array, x.array)).simplify()
+    plan, irreps_out = static_call(
+        _square_plan, irreps_key(x.irreps), selector_key(filter_ir_out), irrep_normalization
+    )
+    return IrrepsArray(irreps_out, x.backend.tensor_product(plan, x.array, x.array))
