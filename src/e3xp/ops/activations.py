@@ -10,7 +10,7 @@ import threading
 import numpy as np
 
 from ..core.irreps import Irreps
-from ..irreps_array import IrrepsArray
+from ..irreps_array import IrrepsArray, static_call, static_function
 from ._common import as_irreps_array
 
 __all__ = ["norm", "scalar_activation", "normalize2mom_constant", "activation_parity"]
@@ -66,7 +66,7 @@ _CACHE_MAX = 512
 _LOCK = threading.Lock()
 
 
-def _evaluate_numpy(act, points: np.ndarray, like=None) -> np.ndarray:
+def _evaluate_numpy(act, points: np.ndarray, backend_name=None) -> np.ndarray:
     """``act`` at float64 ``points``, as numpy, whatever framework ``act`` is written for."""
     jax = sys.modules.get("jax")
     # Inside jax.jit, jnp functions would return tracers even on constants.
@@ -80,21 +80,28 @@ def _evaluate_numpy(act, points: np.ndarray, like=None) -> np.ndarray:
 
             return np.asarray(backend_of(y).to_numpy(y), dtype=np.float64)
         except Exception as first:  # noqa: BLE001 - act may only accept its own framework
-            if like is None:
+            if backend_name is None or backend_name == "numpy":
                 raise TypeError(
                     f"could not evaluate the activation {act!r} on a numpy array ({first}); "
                     "pass an input array so it can be evaluated on that backend"
                 ) from first
-            backend = like.backend
+            from ..backends import get_backend
+
+            backend = get_backend(backend_name)
             try:
                 dtype = backend.float_dtype("float64")
             except TypeError:
                 dtype = backend.float_dtype("float32")
-            t = backend.asarray(points, dtype=dtype, device=like.device)
+            t = backend.asarray(points, dtype=dtype)
             return np.asarray(backend.to_numpy(act(t)), dtype=np.float64)
 
 
-def _properties(act, like=None) -> tuple[float, int]:
+@static_function
+def _properties_static(act, backend_name) -> tuple:
+    return _properties(act, backend_name)
+
+
+def _properties(act, backend_name=None) -> tuple[float, int]:
     """``(c, parity)`` of an activation, cached per function object."""
     hit = _CACHE.get(act)
     if hit is not None:
@@ -109,7 +116,7 @@ def _properties(act, like=None) -> tuple[float, int]:
     z = (lo + hi) / 2 + (hi - lo) / 2 * nodes
     wz = ((hi - lo) / 2 * weights) * np.exp(-(z**2) / 2) / math.sqrt(2 * math.pi)
     t = np.linspace(0.0, 10.0, 256)
-    values = _evaluate_numpy(act, np.concatenate([z.ravel(), t, -t]), like)
+    values = _evaluate_numpy(act, np.concatenate([z.ravel(), t, -t]), backend_name)
     phi_z, a1, a2 = values[: z.size], values[z.size : z.size + 256], values[z.size + 256 :]
     second_moment = float(np.sum(wz.ravel() * phi_z**2))
     if not math.isfinite(second_moment) or second_moment <= 0:
@@ -215,7 +222,10 @@ def scalar_activation(x, acts, normalize_act: bool = True) -> IrrepsArray:
                 f"scalar_activation: cannot apply {getattr(act, '__name__', act)!r} to the "
                 f"non-scalar entry {mul}x{ir} of {x.irreps}; only l = 0 entries take an activation"
             )
-        c, parity = _properties(act, x) if (normalize_act or ir.p == -1) else (1.0, 0)
+        if normalize_act or ir.p == -1:
+            c, parity = static_call(_properties_static, act, x.backend.name)
+        else:
+            c, parity = 1.0, 0
         p_out = ir.p
         if ir.p == -1:
             if parity == 0:

@@ -5,10 +5,31 @@ from __future__ import annotations
 from ..backends import backend_of
 from ..core.irreps import Irreps
 from ..core.plans import linear_plan
-from ..irreps_array import IrrepsArray
+from ..irreps_array import IrrepsArray, irreps_from_key, irreps_key, static_call, static_function
 from ._common import as_irreps_array
 
 __all__ = ["Linear"]
+
+
+@static_function
+def _plan(key_in: tuple, key_out: tuple, biases: bool):
+    irreps_in, irreps_out = irreps_from_key(key_in), irreps_from_key(key_out)
+    unreachable = [
+        str(mul_ir)
+        for mul_ir in irreps_out
+        if mul_ir.mul > 0 and mul_ir.ir not in irreps_in and not (biases and mul_ir.ir.is_scalar())
+    ]
+    if unreachable:
+        raise ValueError(
+            f"Linear: no allowed path to the output irreps {' + '.join(unreachable)} from the "
+            f"input {irreps_in} (a linear map only connects equal irreps)"
+        )
+    return linear_plan(irreps_in, irreps_out, biases=biases)
+
+
+@static_function
+def _regrouped(key: tuple) -> tuple:
+    return irreps_key(irreps_from_key(key).regroup())
 
 
 class Linear:
@@ -63,25 +84,14 @@ class Linear:
         self.biases = biases
 
     def plan(self, irreps_in):
-        """The :class:`~e3xp.core.plans.LinearPlan` for inputs with ``irreps_in``."""
-        irreps_in = Irreps(irreps_in).regroup()
-        if self.irreps_in is not None and irreps_in != self.irreps_in:
+        """The :class:`~e3xp.core.plans.LinearPlan` for inputs with ``irreps_in`` (regrouped)."""
+        key_in = static_call(_regrouped, irreps_key(Irreps(irreps_in)))
+        if self.irreps_in is not None and key_in != irreps_key(self.irreps_in):
             raise ValueError(
-                f"Linear: input irreps {irreps_in} differ from the declared irreps_in {self.irreps_in}"
+                f"Linear: input irreps {irreps_from_key(key_in)} differ from the declared "
+                f"irreps_in {self.irreps_in}"
             )
-        unreachable = [
-            str(mul_ir)
-            for mul_ir in self.irreps_out
-            if mul_ir.mul > 0
-            and mul_ir.ir not in irreps_in
-            and not (self.biases and mul_ir.ir.is_scalar())
-        ]
-        if unreachable:
-            raise ValueError(
-                f"Linear: no allowed path to the output irreps {' + '.join(unreachable)} from the "
-                f"input {irreps_in} (a linear map only connects equal irreps)"
-            )
-        return linear_plan(irreps_in, self.irreps_out, biases=self.biases)
+        return static_call(_plan, key_in, irreps_key(self.irreps_out), self.biases)
 
     def init(self, seed, x) -> dict:
         """Initial parameters for inputs like ``x``, on ``x``'s backend, device and dtype.
@@ -98,7 +108,7 @@ class Linear:
         """
         x = as_irreps_array(x, "Linear.init: x")
         plan = self.plan(x.irreps)
-        self._init_irreps = plan.irreps_in
+        self._init_key = irreps_key(plan.irreps_in)
         backend = x.backend
         params = {"w": backend.normal(seed, (plan.weight_numel,), dtype=x.dtype, device=x.device)}
         if self.biases:
@@ -114,13 +124,13 @@ class Linear:
             With irreps ``self.irreps_out`` (simplified), on ``x``'s backend.
         """
         x = as_irreps_array(x, "Linear.apply: x")
-        expected = getattr(self, "_init_irreps", None)
-        if expected is not None and x.irreps.regroup() != expected:
-            raise ValueError(
-                f"Linear.apply: input irreps {x.irreps} (regrouped {x.irreps.regroup()}) differ from "
-                f"the irreps {expected} this layer was initialised with"
-            )
         x = x.regroup()
+        expected = getattr(self, "_init_key", None)
+        if expected is not None and irreps_key(x.irreps) != expected:
+            raise ValueError(
+                f"Linear.apply: input irreps {x.irreps} (regrouped) differ from the irreps "
+                f"{irreps_from_key(expected)} this layer was initialised with"
+            )
         plan = self.plan(x.irreps)
         if not isinstance(params, dict) or "w" not in params:
             raise TypeError(f"Linear.apply: params must be a dict with key 'w', got {type(params).__name__}")

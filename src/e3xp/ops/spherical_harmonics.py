@@ -7,7 +7,7 @@ import numbers
 from ..backends import backend_of
 from ..core.irreps import Irreps
 from ..core.spherical_harmonics import NORMALIZATIONS, spherical_harmonics_plan
-from ..irreps_array import IrrepsArray
+from ..irreps_array import IrrepsArray, irreps_key, selector_from_key, static_call, static_function
 
 __all__ = ["spherical_harmonics"]
 
@@ -16,10 +16,29 @@ def _is_int(x) -> bool:
     return isinstance(x, numbers.Integral) and not isinstance(x, bool)
 
 
+def _request_key(irreps_out):
+    """``irreps_out`` as plain data for :func:`static_call`."""
+    if isinstance(irreps_out, range):
+        return tuple(irreps_out)
+    if isinstance(irreps_out, Irreps):
+        return ("irreps", irreps_key(irreps_out))
+    if isinstance(irreps_out, list):
+        return tuple(irreps_out)
+    return irreps_out
+
+
+@static_function
+def _setup(request, p: int):
+    """``(irreps, ls, plan)`` for a request (see :func:`_request_key`) and input parity ``p``."""
+    if isinstance(request, tuple) and request and request[0] == "irreps":
+        request = selector_from_key(request)
+    irreps = _output_irreps(request, p)
+    ls = tuple(irreps.ls)
+    return irreps, ls, (spherical_harmonics_plan(max(ls)) if ls else None)
+
+
 def _output_irreps(irreps_out, p: int) -> Irreps:
     """The requested harmonics as Irreps, checked against the input parity ``p``."""
-    if isinstance(irreps_out, range):
-        irreps_out = list(irreps_out)
     if _is_int(irreps_out):
         ls = [int(irreps_out)]
     elif isinstance(irreps_out, (list, tuple)) and irreps_out and all(_is_int(l) for l in irreps_out):
@@ -84,7 +103,7 @@ def spherical_harmonics(irreps_out, input, normalize: bool = True, normalization
     1x0e+1x1e+1x2e
     """
     if isinstance(input, IrrepsArray):
-        if input.irreps not in (Irreps("1o"), Irreps("1e")):
+        if irreps_key(input.irreps) not in (((1, 1, -1),), ((1, 1, 1),)):
             raise ValueError(
                 f"spherical_harmonics: the input must be a single vector 1x1o or 1x1e, got {input.irreps}"
             )
@@ -105,11 +124,9 @@ def spherical_harmonics(irreps_out, input, normalize: bool = True, normalization
         raise ValueError(
             f"spherical_harmonics: normalization={normalization!r} is not one of {NORMALIZATIONS}"
         )
-    irreps = _output_irreps(irreps_out, p)
-    ls = irreps.ls
+    irreps, ls, plan = static_call(_setup, _request_key(irreps_out), p)
     if not ls:
         xp = backend.xp
         lead = tuple(vectors.shape[:-1])
         return IrrepsArray(irreps, xp.zeros(lead + (0,), dtype=vectors.dtype, device=backend.device(vectors)))
-    plan = spherical_harmonics_plan(max(ls))
-    return IrrepsArray(irreps, backend.spherical_harmonics(plan, vectors, ls, normalize, normalization))
+    return IrrepsArray(irreps, backend.spherical_harmonics(plan, vectors, list(ls), normalize, normalization))
