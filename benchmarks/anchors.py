@@ -225,7 +225,8 @@ def _cue_torch_impls() -> list[Impl]:
         e = _cue_descriptor(wl)
         _check_cue_sizes(wl, e)
         m = cuet.SegmentedPolynomial(e.polynomial, method="naive", math_dtype=torch.float32)
-        return lambda *args: m(list(args))[0]
+        # shared weights need a batch axis of 1 here
+        return lambda *args: m([t if t.ndim == 2 else t.reshape(1, -1) for t in args])[0]
 
     def sh(wl, a):
         m = cuet.SphericalHarmonics(list(range(wl.lmax + 1)), normalize=True, method="naive",
@@ -257,8 +258,11 @@ def _cue_jax_impls() -> list[Impl]:
         e = _cue_descriptor(wl)
         _check_cue_sizes(wl, e)
 
+        reps = list(e.inputs)
+
         def f(*args):
-            return cuex.equivariant_polynomial(e, list(args), method="naive").array
+            ins = [cuex.RepArray(rep, t) for rep, t in zip(reps, args)]
+            return cuex.equivariant_polynomial(e, ins, method="naive").array
 
         return f
 

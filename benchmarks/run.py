@@ -24,7 +24,28 @@ import traceback
 import tracemalloc
 from dataclasses import dataclass, field
 
-import numpy as np
+
+def _early_threads(argv):
+    """Apply --threads before numpy / torch / jax start their thread pools."""
+    n = None
+    for i, a in enumerate(argv):
+        if a == "--threads" and i + 1 < len(argv):
+            n = argv[i + 1]
+        elif a.startswith("--threads="):
+            n = a.split("=", 1)[1]
+    if n is None or not n.isdigit() or int(n) < 1:
+        return None
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = n
+    flags = os.environ.get("XLA_FLAGS", "")
+    if int(n) == 1 and "xla_cpu_multi_thread_eigen" not in flags:
+        os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false").strip()
+    return int(n)
+
+
+THREADS = _early_threads(sys.argv[1:])
+
+import numpy as np  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -557,6 +578,9 @@ def main(argv=None):
     p.add_argument("--compile", dest="compile", action="store_true", default=None,
                    help="include torch.compile variants (default: on, off with --quick)")
     p.add_argument("--no-compile", dest="compile", action="store_false")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads for torch, BLAS and XLA (default: the frameworks' own, all cores); "
+                        "1 gives steadier numbers on a shared machine")
     p.add_argument("--only", default="", help="comma-separated implementation names to keep (e.g. e3nn,e3xp)")
     p.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
     p.add_argument("--json", default="", help="also write the raw results as JSON here")
@@ -572,6 +596,12 @@ def main(argv=None):
 
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     t_start = time.perf_counter()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        if THREADS is None:  # main() called with an argv list: env vars are too late for BLAS / XLA
+            print("note: --threads only reaches torch when passed through main(argv)", file=sys.stderr)
     if "jax" in frameworks:
         import jax
 

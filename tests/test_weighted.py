@@ -262,10 +262,9 @@ def test_force_training_second_derivatives_torch_jax_fd():
 
     def loss_j(W):
         forces = -jax.grad(energy_j)(jnp.asarray(pos), W)
-        return jnp.sum((forces - jnp.asarray(f_target)) ** 2)
+        return jnp.sum((forces - jnp.asarray(f_target)) ** 2), forces
 
-    loss_jv, grad_j = jax.jit(jax.value_and_grad(loss_j))(jnp.asarray(w0))
-    forces_j = -jax.grad(energy_j)(jnp.asarray(pos), jnp.asarray(w0))
+    (loss_jv, forces_j), grad_j = jax.jit(jax.value_and_grad(loss_j, has_aux=True))(jnp.asarray(w0))
     scale = np.max(np.abs(grad_t))
     dev_forces = np.max(np.abs(forces_t - np.asarray(forces_j)))
     dev_grad = np.max(np.abs(grad_t - np.asarray(grad_j))) / scale
@@ -283,7 +282,7 @@ def test_force_training_second_derivatives_torch_jax_fd():
         wp[idx] += h
         wm[idx] -= h
         fd = (_torch_force_loss_grad(system, wp, False)[0] - _torch_force_loss_grad(system, wm, False)[0]) / (2 * h)
-        assert abs(fd - grad_t[idx]) < 1e-6 * scale, (idx, fd, grad_t[idx])
+        assert abs(fd - grad_t[idx]) < 1e-9 * scale, (idx, fd, grad_t[idx])
     # forces themselves against finite differences of the energy (numpy backend)
     e = lambda p: float(_energy(p, w0, feats, src, dst, tp, head))  # noqa: E731
     k = (2, 1)
@@ -304,4 +303,5 @@ def test_nequip_example_runs_on_numpy():
     spec.loader.exec_module(mod)
     rows = mod.main(backends=["numpy"], verbose=False)
     assert len(rows) == 1 and rows[0]["backend"] == "numpy"
-    assert rows[0]["energy_invariance"] < 1e-10 and rows[0]["force_equivariance"] < 1e-10
+    # numpy has no autodiff: the example's forces are central differences (h = 1e-5)
+    assert rows[0]["energy_invariance"] < 1e-12 and rows[0]["force_equivariance"] < 1e-7

@@ -1,1 +1,134 @@
-"""e3xp."""
+"""e3xp: E(3)-equivariant operations on any array framework.
+
+The public API, re-exported; nothing else lives here. Importing e3xp imports no
+array framework: torch, jax and cupy are loaded only when their arrays are used.
+
+>>> import e3xp
+>>> e3xp.Irreps("3x0e + 1o").dim
+6
+"""
+
+from . import testing
+from .backends import available_backends, backend_of, get_backend, to_backend
+from .backends.config import get_default_backend, set_backend, use_backend
+from .core.clebsch_gordan import clebsch_gordan
+from .core.irreps import Irrep, Irreps, MulIrrep
+from .core.rotations import (
+    angles_to_axis_angle,
+    angles_to_matrix,
+    angles_to_quaternion,
+    angles_to_xyz,
+    axis_angle_to_angles,
+    axis_angle_to_matrix,
+    axis_angle_to_quaternion,
+    compose_angles,
+    compose_axis_angle,
+    compose_quaternion,
+    inverse_angles,
+    inverse_axis_angle,
+    inverse_quaternion,
+    matrix_to_angles,
+    matrix_to_axis_angle,
+    matrix_to_quaternion,
+    matrix_x,
+    matrix_y,
+    matrix_z,
+    quaternion_to_angles,
+    quaternion_to_axis_angle,
+    quaternion_to_matrix,
+    rand_angles,
+    rand_axis_angle,
+    rand_matrix,
+    rand_o3_matrix,
+    rand_quaternion,
+    xyz_to_angles,
+)
+from .core.wigner import so3_generators, wigner_D
+from .irreps_array import IrrepsArray
+from .ops import (
+    Linear,
+    concatenate,
+    elementwise_tensor_product,
+    norm,
+    normal,
+    ones,
+    scalar_activation,
+    spherical_harmonics,
+    stack,
+    tensor_product,
+    tensor_square,
+    zeros,
+)
+from .ops.gate import gate, norm_activation
+from .ops.radial import bessel, poly_envelope, soft_envelope, soft_one_hot_linspace, soft_unit_step, sus
+from .ops.weighted import ChannelwiseTensorProduct, FullyConnectedTensorProduct
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "Irrep",
+    "Irreps",
+    "MulIrrep",
+    "IrrepsArray",
+    "clebsch_gordan",
+    "wigner_D",
+    "so3_generators",
+    "rand_matrix",
+    "rand_o3_matrix",
+    "rand_angles",
+    "rand_quaternion",
+    "rand_axis_angle",
+    "angles_to_matrix",
+    "matrix_to_angles",
+    "angles_to_quaternion",
+    "quaternion_to_angles",
+    "quaternion_to_matrix",
+    "matrix_to_quaternion",
+    "axis_angle_to_matrix",
+    "matrix_to_axis_angle",
+    "axis_angle_to_quaternion",
+    "quaternion_to_axis_angle",
+    "angles_to_axis_angle",
+    "axis_angle_to_angles",
+    "compose_angles",
+    "compose_quaternion",
+    "compose_axis_angle",
+    "inverse_angles",
+    "inverse_quaternion",
+    "inverse_axis_angle",
+    "matrix_x",
+    "matrix_y",
+    "matrix_z",
+    "angles_to_xyz",
+    "xyz_to_angles",
+    "spherical_harmonics",
+    "tensor_product",
+    "elementwise_tensor_product",
+    "tensor_square",
+    "Linear",
+    "FullyConnectedTensorProduct",
+    "ChannelwiseTensorProduct",
+    "norm",
+    "scalar_activation",
+    "gate",
+    "norm_activation",
+    "soft_one_hot_linspace",
+    "soft_unit_step",
+    "soft_envelope",
+    "bessel",
+    "poly_envelope",
+    "sus",
+    "zeros",
+    "ones",
+    "normal",
+    "concatenate",
+    "stack",
+    "set_backend",
+    "use_backend",
+    "get_default_backend",
+    "get_backend",
+    "available_backends",
+    "backend_of",
+    "to_backend",
+    "testing",
+]

@@ -46,6 +46,7 @@ __all__ = [
     "CASES",
     "TOLERANCES",
     "make_target",
+    "make_function",
     "target_names",
     "case_inputs",
     "evaluate",
@@ -80,6 +81,9 @@ class Target:
     backend_name: str
     dtype: str = "float64"
     device: object = None
+    # JAX evaluates op by op (compiling every primitive for every new shape) unless
+    # jitted; the checks jit, and the conformance suite compares jit with eager.
+    jit: bool = True
 
     @property
     def backend(self):
@@ -287,6 +291,16 @@ def case_inputs(case: Case, seed: int = 0) -> list:
     return [rng.standard_normal(case.leading + (Irreps(ir).dim,)) for ir in case.irreps_in]
 
 
+def make_function(case: Case, target: Target):
+    """The case's function on the target (jitted on JAX when ``target.jit``)."""
+    f = case.make(target)
+    if target.backend_name == "jax" and target.jit and case.irreps_in:
+        import jax
+
+        f = jax.jit(f)
+    return f
+
+
 def _wrap(case: Case, target: Target, arrays) -> list:
     return [IrrepsArray(ir, a) for ir, a in zip(case.irreps_in, arrays)]
 
@@ -294,7 +308,7 @@ def _wrap(case: Case, target: Target, arrays) -> list:
 def evaluate(case: Case, target: Target, inputs=None) -> list:
     """The case's outputs on ``target`` as float64 numpy arrays."""
     inputs = case_inputs(case) if inputs is None else inputs
-    f = case.make(target)
+    f = make_function(case, target)
     xs = _wrap(case, target, [target.asarray(x) for x in inputs])
     return [target.to_numpy(y) for y in _outputs(f(*xs), case.name)]
 
@@ -307,7 +321,7 @@ def equivariance(case: Case, target: Target, seed: int = 0, n: int = 4):
     """Relative equivariance error of the case on the target (None when not applicable)."""
     if not case.equivariant:
         return None
-    f = case.make(target)
+    f = make_function(case, target)
     xs = _wrap(case, target, [target.asarray(x) for x in case_inputs(case, seed)])
     return equivariance_error(f, *xs, seed=seed, n=n, relative=True)
 
@@ -345,7 +359,7 @@ def autodiff_gradients(case: Case, target: Target, inputs=None) -> list:
     """Gradient of ``sum_k <cot_k, f(x)_k>`` w.r.t. each input, by the target's autodiff."""
     inputs = case_inputs(case) if inputs is None else inputs
     cots = _cotangents(case)
-    f = case.make(target)
+    f = make_function(case, target)
     if target.backend_name == "torch":
         import torch
 

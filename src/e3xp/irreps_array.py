@@ -536,6 +536,8 @@ class IrrepsArray:
                     index = index[:-1]
                 else:
                     raise bad
+            # The array API wants every axis indexed: the irreps axis is kept whole.
+            index = index + (Ellipsis,)
         return IrrepsArray(self.irreps, self.array[index])
 
     def __len__(self) -> int:

@@ -29,12 +29,7 @@ import math
 import numpy as np
 
 from e3xp.core.plans import LinearPlan, TensorProductPlan
-from e3xp.core.spherical_harmonics import (
-    SphericalHarmonicsPlan,
-    _check_normalization,
-    _parse_ls,
-    spherical_harmonics_plan,
-)
+from e3xp.core.spherical_harmonics import SphericalHarmonicsPlan, spherical_harmonics_plan
 
 __all__ = ["tensor_product", "linear", "spherical_harmonics", "prepare", "weight_layout"]
 
@@ -157,6 +152,30 @@ def _prepare_sh(plan_lmax: int, ls: tuple, normalization: str):
     factors = plan.factors(normalization)
     schedule = (lmax, ls, tuple(float(factors[l]) for l in ls))
     return schedule, tuple(plan.matrix(l) for l in range(1, lmax + 1))
+
+
+_NORMALIZATIONS = ("component", "norm", "integral")
+
+
+def _degree(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"a degree must be a non-negative int, got {value!r}")
+    if value < 0:
+        raise ValueError(f"a degree must be a non-negative int, got {value!r}")
+    return int(value)
+
+
+def _ls_tuple(ls) -> tuple:
+    """Degrees in output order; an int means ``0..ls``. Plain Python: it runs under tracing."""
+    if isinstance(ls, np.ndarray):
+        ls = ls.tolist()
+    if isinstance(ls, (list, tuple, range)):
+        if len(ls) == 0:
+            raise ValueError(f"ls must name at least one degree, got {ls!r}")
+        return tuple(_degree(l) for l in ls)
+    if isinstance(ls, (str, bytes)):
+        raise TypeError(f"ls must be an int lmax or a sequence of ints, got {ls!r}")
+    return tuple(range(_degree(ls) + 1))
 
 
 def weight_layout(plan) -> str:
@@ -574,8 +593,9 @@ def spherical_harmonics(backend, sh_plan, vectors, ls, normalize=True, normaliza
     """
     if not isinstance(sh_plan, SphericalHarmonicsPlan):
         raise TypeError(f"sh_plan must be a SphericalHarmonicsPlan, got {type(sh_plan).__name__}")
-    ls = _parse_ls(ls)
-    normalization = _check_normalization(normalization)
+    ls = _ls_tuple(ls)
+    if normalization not in _NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {_NORMALIZATIONS}, got {normalization!r}")
     if not backend.is_array(vectors):
         raise TypeError(
             f"vectors must be an array of backend {backend.name!r}, got {type(vectors).__name__}"

@@ -125,14 +125,10 @@ class Backend:
         >>> get_backend("numpy").is_array(np.zeros(2)), get_backend("numpy").is_array(2.0)
         (True, False)
         """
-        import array_api_compat
-
-        if not array_api_compat.is_array_api_obj(x) or _is_python_scalar(x):
-            return False
-        try:
-            return array_api_compat.array_namespace(x) is self.xp
-        except TypeError:
-            return False
+        array_type = self.__dict__.get("_array_type")
+        if array_type is None:
+            array_type = self._array_type = type(self.xp.asarray(0.0))
+        return isinstance(x, array_type)
 
     def _resolve_dtype(self, dtype):
         if dtype is None:
