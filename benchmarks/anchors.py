@@ -40,6 +40,7 @@ class Impl:
     compiled: bool = False  # torch.compile variant
     build_context: Callable = contextlib.nullcontext  # active while building (compile variants)
     note: str = ""
+    secondary: bool = False  # an extra variant of an anchor, skipped by --quick
 
     def supports(self, kind: str) -> bool:
         return kind in self.builders
@@ -179,7 +180,8 @@ def _e3nn_jax_impls() -> list[Impl]:
         Impl("e3nn-jax", "jax", "e3nn-jax", True,
              {"full_tp": full_tp, "fctp": fctp, "channelwise": channelwise, "linear": linear, "sh": sh}),
         Impl("e3nn-jax tp*w", "jax", "e3nn-jax", True, {"channelwise": channelwise_tp_times_w},
-             note="tensor_product(x, sh, filter_ir_out) times per-channel weights (MACE-jax style)"),
+             note="tensor_product(x, sh, filter_ir_out) times per-channel weights (MACE-jax style)",
+             secondary=True),
     ]
 
 
@@ -216,39 +218,53 @@ def _check_cue_sizes(wl, e):
     assert e.outputs[0].dim == wl.out_dim(), (e.outputs[0].dim, wl.out_dim())
 
 
-def _cue_torch_impls() -> list[Impl]:
+# On a GPU, the CUDA methods of cuequivariance-ops (see the cuequivariance_torch SKILL.md):
+# fused_tp for 3-4 operand products, uniform_1d for uniform segments (channelwise, SH).
+_CUE_TORCH_CUDA = {"full_tp": "fused_tp", "fctp": "fused_tp", "linear": "fused_tp",
+                   "channelwise": "uniform_1d", "sh": "uniform_1d"}
+_CUE_JAX_CUDA = {"channelwise": "uniform_1d", "sh": "uniform_1d"}
+
+
+def _cue_torch_impls(device: str = "cpu") -> list[Impl]:
     import torch
     import cuequivariance as cue
     import cuequivariance_torch as cuet
 
+    def method_for(wl):
+        return "naive" if device == "cpu" else _CUE_TORCH_CUDA[wl.kind]
+
     def poly_module(wl, a):
         e = _cue_descriptor(wl)
         _check_cue_sizes(wl, e)
-        m = cuet.SegmentedPolynomial(e.polynomial, method="naive", math_dtype=torch.float32)
+        poly = e.polynomial
+        if method_for(wl) == "uniform_1d":
+            poly = e.squeeze_modes().flatten_coefficient_modes().polynomial
+        m = cuet.SegmentedPolynomial(poly, method=method_for(wl), math_dtype=torch.float32).to(device)
         # shared weights need a batch axis of 1 here
         return lambda *args: m([t if t.ndim == 2 else t.reshape(1, -1) for t in args])[0]
 
     def sh(wl, a):
-        m = cuet.SphericalHarmonics(list(range(wl.lmax + 1)), normalize=True, method="naive",
-                                    math_dtype=torch.float32)
+        m = cuet.SphericalHarmonics(list(range(wl.lmax + 1)), normalize=True, method=method_for(wl),
+                                    math_dtype=torch.float32, device=device)
         return lambda v: m(v)
 
     def channelwise(wl, a):
         # the public layer (per-edge weights), in its native ir_mul layout
         tp = cuet.ChannelWiseTensorProduct(
             _cue_irreps(wl.irreps_in1), _cue_irreps(wl.irreps_in2), [ir for _, ir in _cue_irreps(wl.irreps_out)],
-            layout=cue.ir_mul, shared_weights=False, internal_weights=False, method="naive",
-            dtype=torch.float32, math_dtype=torch.float32,
+            layout=cue.ir_mul, shared_weights=False, internal_weights=False, method=method_for(wl),
+            dtype=torch.float32, math_dtype=torch.float32, device=device,
         )
         assert tp.weight_numel == wl.weight_numel()
         return lambda w, x, y: tp(x, y, weight=w)
 
     builders = {"full_tp": poly_module, "fctp": poly_module, "channelwise": channelwise,
                 "linear": poly_module, "sh": sh}
-    return [Impl("cue-torch naive", "torch", "cuequivariance", True, builders)]
+    name = "cue-torch naive" if device == "cpu" else "cue-torch cuda"
+    return [Impl(name, "torch", "cuequivariance", True, builders)]
 
 
-def _cue_jax_impls() -> list[Impl]:
+def _cue_jax_impls(device: str = "cpu") -> list[Impl]:
     import jax
     import jax.numpy as jnp
     import cuequivariance as cue
@@ -257,12 +273,14 @@ def _cue_jax_impls() -> list[Impl]:
     def poly(wl, a):
         e = _cue_descriptor(wl)
         _check_cue_sizes(wl, e)
-
+        method = "naive" if device == "cpu" else _CUE_JAX_CUDA.get(wl.kind, "naive")
+        if method == "uniform_1d":
+            e = e.squeeze_modes().flatten_coefficient_modes()
         reps = list(e.inputs)
 
         def f(*args):
             ins = [cuex.RepArray(rep, t) for rep, t in zip(reps, args)]
-            return cuex.equivariant_polynomial(e, ins, method="naive").array
+            return cuex.equivariant_polynomial(e, ins, method=method).array
 
         return f
 
@@ -272,18 +290,19 @@ def _cue_jax_impls() -> list[Impl]:
         return lambda v: cuex.spherical_harmonics(ls, cuex.RepArray(rep, v), normalize=True).array
 
     builders = {"full_tp": poly, "fctp": poly, "channelwise": poly, "linear": poly, "sh": sh}
-    return [Impl("cue-jax naive", "jax", "cuequivariance", True, builders)]
+    name = "cue-jax naive" if device == "cpu" else "cue-jax cuda"
+    return [Impl(name, "jax", "cuequivariance", True, builders)]
 
 
 # =========================================================================== registry
-def anchor_impls(frameworks: set[str]) -> tuple[list[Impl], dict[str, str]]:
+def anchor_impls(frameworks: set[str], device: str = "cpu") -> tuple[list[Impl], dict[str, str]]:
     """Importable anchors for the requested frameworks, and {anchor: why not} for the rest."""
     impls, missing = [], {}
     for name, fw, factory in [
-        ("e3nn", "torch", _e3nn_impls),
-        ("cuequivariance-torch", "torch", _cue_torch_impls),
-        ("e3nn-jax", "jax", _e3nn_jax_impls),
-        ("cuequivariance-jax", "jax", _cue_jax_impls),
+        ("e3nn", "torch", lambda: _e3nn_impls()),
+        ("cuequivariance-torch", "torch", lambda: _cue_torch_impls(device)),
+        ("e3nn-jax", "jax", lambda: _e3nn_jax_impls()),
+        ("cuequivariance-jax", "jax", lambda: _cue_jax_impls(device)),
     ]:
         if fw not in frameworks:
             continue

@@ -111,7 +111,8 @@ def e3xp_impls(frameworks: set[str]) -> tuple[list[Impl], str]:
         return f, list(leaves) + [a["x"]]
 
     def sh(wl, a):
-        return lambda v: arr(e3xp.spherical_harmonics(wl.lmax, v, normalize=True))
+        irreps = W.sh_irreps(wl.lmax)  # every degree 0..lmax, like the anchors
+        return lambda v: arr(e3xp.spherical_harmonics(irreps, v, normalize=True))
 
     builders = {"full_tp": full_tp, "fctp": fctp, "channelwise": channelwise, "linear": linear, "sh": sh}
     impls = []
@@ -122,6 +123,8 @@ def e3xp_impls(frameworks: set[str]) -> tuple[list[Impl], str]:
         impls.append(Impl("e3xp", "jax", "e3xp", False, builders))
     if "numpy" in frameworks:
         impls.append(Impl("e3xp", "numpy", "e3xp", False, builders))
+    if "cupy" in frameworks:
+        impls.append(Impl("e3xp", "cupy", "e3xp", False, builders))
     return impls, ""
 
 
@@ -154,16 +157,45 @@ def _flatten(params):
 
 
 # =========================================================================== framework glue
-def to_framework(x: np.ndarray, fw: str):
+def to_framework(x: np.ndarray, fw: str, device: str = "cpu"):
     if fw == "torch":
         import torch
 
-        return torch.from_numpy(np.array(x, copy=True))
+        return torch.from_numpy(np.array(x, copy=True)).to(device)
     if fw == "jax":
         import jax
 
-        return jax.device_put(np.array(x, copy=True))
+        return jax.device_put(np.array(x, copy=True))  # jax's default device: the GPU when it has one
+    if fw == "cupy":
+        import cupy
+
+        return cupy.asarray(x)
     return np.array(x, copy=True)
+
+
+def _synced(run, fw, device):
+    """Make a GPU step blocking, so the wall clock measures the kernels."""
+    if device == "cpu":
+        return run
+    if fw == "torch":
+        import torch
+
+        def synced():
+            out = run()
+            torch.cuda.synchronize()
+            return out
+
+        return synced
+    if fw == "cupy":
+        import cupy
+
+        def synced():
+            out = run()
+            cupy.cuda.Device().synchronize()
+            return out
+
+        return synced
+    return run  # jax steps already block_until_ready
 
 
 def _split_builder(res, arrays):
@@ -179,7 +211,13 @@ class Step:
     torch_leaves: list = field(default_factory=list)
 
 
-def make_step(impl: Impl, wl, arrays: dict, r_np: np.ndarray, mode: str) -> Step:
+def make_step(impl: Impl, wl, arrays: dict, r_np: np.ndarray, mode: str, device: str = "cpu") -> Step:
+    step = _make_step(impl, wl, arrays, r_np, mode, device)
+    step.run = _synced(step.run, impl.framework, device)
+    return step
+
+
+def _make_step(impl: Impl, wl, arrays: dict, r_np: np.ndarray, mode: str, device: str) -> Step:
     """Build the implementation and wrap it as the timed step of `mode`.
 
     The last argument is the one the force-like gradient of the double backward is
@@ -193,7 +231,7 @@ def make_step(impl: Impl, wl, arrays: dict, r_np: np.ndarray, mode: str) -> Step
             f, args = _split_builder(impl.builders[wl.kind](wl, arrays), arrays)
         if impl.compiled:
             f = torch.compile(f, dynamic=False)
-        r = torch.from_numpy(r_np)
+        r = torch.from_numpy(r_np).to(device)
         if mode == "fwd":
             def run():
                 with torch.no_grad():
@@ -231,9 +269,9 @@ def make_step(impl: Impl, wl, arrays: dict, r_np: np.ndarray, mode: str) -> Step
             g = jax.grad(loss, argnums=tuple(range(1, n)))
         compiled = jax.jit(g).lower(r, *args).compile()
         return Step(lambda: jax.block_until_ready(compiled(r, *args)), jax_compiled=compiled)
-    elif fw == "numpy":
+    elif fw in ("numpy", "cupy"):
         if mode != "fwd":
-            raise NotImplementedError("numpy has no autodiff: forward only")
+            raise NotImplementedError(f"{fw} has no autodiff: forward only")
         f, args = _split_builder(impl.builders[wl.kind](wl, arrays), arrays)
         return Step(lambda: f(*args))
     raise ValueError(mode)
@@ -295,9 +333,21 @@ def torch_profiler_peak(run) -> float | None:
     return float(peak)
 
 
-def peak_memory(impl: Impl, step: Step) -> tuple[float | None, str]:
+def peak_memory(impl: Impl, step: Step, device: str = "cpu") -> tuple[float | None, str]:
     """(bytes, method): the framework-specific measure named in README.md."""
     try:
+        if device != "cpu" and impl.framework == "torch":
+            import torch
+
+            torch.cuda.synchronize()
+            base = torch.cuda.memory_allocated()
+            torch.cuda.reset_peak_memory_stats()
+            out = step.run()
+            peak = torch.cuda.max_memory_allocated() - base
+            del out
+            return float(peak), "cuda"
+        if impl.framework == "cupy":
+            return None, "-"
         if impl.framework == "numpy":
             gc.collect()
             tracemalloc.start()
@@ -342,20 +392,64 @@ class Result:
     ratio_ref: str = ""
 
 
-def measure(impl, wl, data, r_np, mode, rows, repeats, warmup) -> Result:
+class CaseTimeout(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def time_limit(seconds):
+    """Interrupt a case that runs too long (e.g. cuequivariance's symbolic lmax-8 harmonics).
+
+    SIGALRM interrupts Python code only, which is where such builds spend their time.
+    """
+    import signal
+
+    if not seconds or not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def handler(signum, frame):
+        raise CaseTimeout(f"case exceeded {seconds:.0f} s (build, first call or repeats)")
+
+    old = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def measure(impl, wl, data, r_np, mode, rows, repeats, warmup, device="cpu", timeout=None) -> Result:
     res = Result(wl.key, mode, impl.framework, impl.name, impl.library, impl.is_anchor, rows)
     step = None
     try:
-        arrays = {k: to_framework(v, impl.framework) for k, v in data.items()}
+        with time_limit(timeout):
+            _measure(res, impl, wl, data, r_np, mode, rows, repeats, warmup, device)
+    except Exception as exc:
+        msg = str(exc).strip().splitlines()
+        res.status = f"failed: {type(exc).__name__}: {msg[0][:160] if msg else ''}"
+        if os.environ.get("E3XP_BENCH_TRACEBACK"):
+            traceback.print_exc()
+    finally:
+        gc.collect()
+    return res
+
+
+def _measure(res, impl, wl, data, r_np, mode, rows, repeats, warmup, device):
+    step = None
+    try:
+        arrays = {k: to_framework(v, impl.framework, device) for k, v in data.items()}
         if impl.compiled:
             import torch._dynamo
 
             torch._dynamo.reset()  # first call includes the compilation of this function
         gc.collect()
         t0 = time.perf_counter()
-        step = make_step(impl, wl, arrays, r_np, mode)
+        step = make_step(impl, wl, arrays, r_np, mode, device)
         out = step.run()
         res.first_s = time.perf_counter() - t0
+        _check_output(out, mode, rows, wl)
         del out
         for _ in range(max(0, warmup - 1)):
             step.run()
@@ -368,17 +462,21 @@ def measure(impl, wl, data, r_np, mode, rows, repeats, warmup) -> Result:
         res.median_s, res.min_s, res.repeats = statistics.median(times), min(times), len(times)
         res.gflops = wl.flops(mode, rows) / res.median_s / 1e9
         res.gbs = wl.bytes(mode, rows) / res.median_s / 1e9
-        res.peak_b, res.peak_method = peak_memory(impl, step)
-        res.rss_b = rss_growth(step.run)
-    except Exception as exc:
-        msg = str(exc).strip().splitlines()
-        res.status = f"failed: {type(exc).__name__}: {msg[0][:160] if msg else ''}"
-        if os.environ.get("E3XP_BENCH_TRACEBACK"):
-            traceback.print_exc()
+        res.peak_b, res.peak_method = peak_memory(impl, step, device)
+        if device == "cpu":
+            res.rss_b = rss_growth(step.run)
     finally:
         del step
-        gc.collect()
-    return res
+
+
+def _check_output(out, mode, rows, wl):
+    """Guard against timing the wrong operation: the forward output must be (rows, out_dim)."""
+    if mode == "dbl-bwd":
+        return
+    first = out[0] if mode == "fwd+bwd" else out
+    shape = tuple(first.shape)
+    if shape != (rows, wl.out_dim()):
+        raise ValueError(f"output shape {shape}, expected {(rows, wl.out_dim())}")
 
 
 def assign_ratios(results: list[Result]):
@@ -387,7 +485,7 @@ def assign_ratios(results: list[Result]):
         if r.is_anchor or r.status != "ok":
             continue
         same = [a for a in results if a.is_anchor and a.status == "ok" and a.workload == r.workload
-                and a.mode == r.mode and (a.framework == r.framework or r.framework == "numpy")]
+                and a.mode == r.mode and (a.framework == r.framework or r.framework in ("numpy", "cupy"))]
         if same:
             best = min(same, key=lambda a: a.median_s)
             r.ratio = r.median_s / best.median_s
@@ -395,8 +493,19 @@ def assign_ratios(results: list[Result]):
 
 
 # =========================================================================== machine
-def machine_rates(quick: bool) -> dict:
+def _gpu_name():
+    try:
+        import torch
+
+        return torch.cuda.get_device_name(0)
+    except Exception:
+        return "unknown GPU"
+
+
+def machine_rates(quick: bool, device: str = "cpu") -> dict:
     """Measured float32 matmul GFLOP/s and copy GB/s (read + write), medians of 5."""
+    if device != "cpu":
+        return _gpu_rates()
     rates = {}
     n = 1024 if quick else 2048
     a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
@@ -438,6 +547,35 @@ def machine_rates(quick: bool) -> dict:
     return rates
 
 
+def _gpu_rates() -> dict:
+    import torch
+
+    rates = {}
+    n = 8192
+    a = torch.randn(n, n, device="cuda")
+    src = torch.ones(256 * 2**20, device="cuda")  # 1 GiB
+    dst = torch.empty_like(src)
+
+    def med(fn, k=5):
+        fn()
+        torch.cuda.synchronize()
+        ts = []
+        for _ in range(k):
+            t0 = time.perf_counter()
+            fn()
+            torch.cuda.synchronize()
+            ts.append(time.perf_counter() - t0)
+        return statistics.median(ts)
+
+    torch.backends.cuda.matmul.allow_tf32 = False  # the float32 rate, not TF32
+    rates["torch cuda matmul GFLOP/s"] = 2 * n**3 / med(lambda: a @ a) / 1e9
+    rates["torch cuda copy GB/s"] = 2 * src.numel() * 4 / med(lambda: dst.copy_(src)) / 1e9
+    rates["numpy copy GB/s"] = rates["torch cuda copy GB/s"]  # the floor-time line reads this key
+    rates["_sizes"] = f"matmul {n}x{n}, copy 1 GiB on {_gpu_name()}"
+    del a, src, dst
+    return rates
+
+
 def _version(mod):
     try:
         m = __import__(mod)
@@ -472,6 +610,9 @@ def machine_line() -> str:
     vers = ", ".join(f"{m} {_version(m)}" for m in
                      ["numpy", "torch", "jax", "e3nn", "e3nn_jax", "cuequivariance", "cuequivariance_torch",
                       "cuequivariance_jax", "e3xp"])
+    flags = [f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS", "XLA_FLAGS") if os.environ.get(k)]
+    if flags:
+        vers += "; " + ", ".join(flags)
     return (f"{model}, {cores} cores{threads}{mem}; {platform.system()} {platform.release()}; "
             f"Python {platform.python_version()}; {vers}")
 
@@ -487,9 +628,10 @@ def _mb(b):
     return "-" if b is None else f"{b / 2**20:.0f}"
 
 
-def render(results, rates, args, command, missing, e3xp_note, wall_s, started) -> str:
+def render(results, rates, args, command, missing, e3xp_note, wall_s, started, frameworks=()) -> str:
     L = []
-    L.append("# Benchmark results: e3xp vs e3nn, e3nn-jax, cuequivariance (CPU)")
+    where = "CPU" if args.device == "cpu" else "GPU"
+    L.append(f"# Benchmark results: e3xp vs e3nn, e3nn-jax, cuequivariance ({where})")
     L.append("")
     L.append(f"Command: `{command}`  ")
     L.append(f"Run: {started}, {wall_s:.0f} s wall, {'--quick sizes' if args.quick else 'full sizes'}, "
@@ -506,7 +648,11 @@ def render(results, rates, args, command, missing, e3xp_note, wall_s, started) -
         L.append(f"- anchor **{name}** did not run: {why}")
     if missing:
         L.append("")
-    L.append("GPU: `benchmarks/gpu.sh` has not run on a GPU yet (no CUDA device in this run).")
+    if args.device == "cpu":
+        L.append("GPU: this is a CPU run; the GPU table comes from `benchmarks/gpu.sh` "
+                 "(benchmarks/RESULTS-gpu.md), which has not run on a GPU yet.")
+    else:
+        L.append(f"GPU: {_gpu_name()}.")
     L.append("")
     L.append("Columns: median / min ms of the timed calls; ratio = e3xp median / best anchor median of the same "
              "framework (numpy e3xp: of any framework); GFLOP/s and GB/s = counted FLOPs and floor bytes "
@@ -570,11 +716,22 @@ def render(results, rates, args, command, missing, e3xp_note, wall_s, started) -
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
-                   help="small sizes (1/10 the rows), no torch.compile variants: a smoke check under 2 minutes")
+                   help="smoke check in under 2 minutes: 50-200 rows (10,000 vectors for (e)), forward+backward "
+                        "(and double backward) only, numpy forward, no lmax-8 case, no torch.compile or "
+                        "secondary variants, one warm-up call, and a 105 s budget")
+    p.add_argument("--budget", type=float, default=None,
+                   help="seconds; cases not started within it are listed as skipped (default: none, 105 with --quick)")
     p.add_argument("--workloads", default="a,b,c,d,e", help="subset of a,b,c,d,e (e = e3,e8)")
-    p.add_argument("--frameworks", default="torch,jax,numpy", help="subset of torch,jax,numpy")
+    p.add_argument("--frameworks", default="torch,jax,numpy", help="subset of torch,jax,numpy (and cupy on a GPU)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                   help="cuda: torch tensors on the GPU, jax on its GPU backend, cupy, cuequivariance's CUDA "
+                        "methods (benchmarks/gpu.sh)")
+    p.add_argument("--case-timeout", type=float, default=None,
+                   help="seconds per (workload, mode, implementation) case (default 300, 20 with --quick); "
+                        "a timed-out case skips that implementation's other modes of the workload")
     p.add_argument("--repeats", type=int, default=5, help="timed calls per case (>= 5 recommended)")
-    p.add_argument("--warmup", type=int, default=2, help="untimed calls first, the first one included")
+    p.add_argument("--warmup", type=int, default=None,
+                   help="untimed calls first, the first one included (default 2, 1 with --quick)")
     p.add_argument("--compile", dest="compile", action="store_true", default=None,
                    help="include torch.compile variants (default: on, off with --quick)")
     p.add_argument("--no-compile", dest="compile", action="store_false")
@@ -587,11 +744,19 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.compile is None:
         args.compile = not args.quick
+    if args.warmup is None:
+        args.warmup = 1 if args.quick else 2
+    if args.budget is None and args.quick:
+        args.budget = 105.0
     args.wls = W.select(args.workloads)
+    if args.quick and args.workloads == p.get_default("workloads"):
+        args.wls = [w for w in args.wls if w.key != "e8"]
     frameworks = {f.strip() for f in args.frameworks.split(",") if f.strip()}
-    bad = frameworks - {"torch", "jax", "numpy"}
+    bad = frameworks - {"torch", "jax", "numpy", "cupy"}
     if bad:
-        p.error(f"unknown framework(s) {sorted(bad)}; expected a subset of torch,jax,numpy")
+        p.error(f"unknown framework(s) {sorted(bad)}; expected a subset of torch,jax,numpy,cupy")
+    if args.case_timeout is None:
+        args.case_timeout = 20.0 if args.quick else 300.0
     command = "python benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
 
     started = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -606,11 +771,13 @@ def main(argv=None):
         import jax
 
         jax.config.update("jax_enable_x64", False)  # float32 everywhere
-    impls, missing = anchor_impls(frameworks)
+    impls, missing = anchor_impls(frameworks, args.device)
     mine, e3xp_note = e3xp_impls(frameworks)
     impls += mine
     if not args.compile:
         impls = [i for i in impls if not i.compiled]
+    if args.quick:
+        impls = [i for i in impls if not i.secondary]
     if args.only:
         keep = {s.strip() for s in args.only.split(",")}
         impls = [i for i in impls if i.name in keep]
@@ -621,10 +788,11 @@ def main(argv=None):
         print(f"anchor {k} unavailable: {v}", file=sys.stderr)
 
     print("measuring machine rates ...", file=sys.stderr)
-    rates = machine_rates(args.quick)
+    rates = machine_rates(args.quick, args.device)
     print({k: (round(v, 1) if isinstance(v, float) else v) for k, v in rates.items()}, file=sys.stderr)
 
     results = []
+    timed_out = set()  # (impl, framework, workload) whose case ran out of time
     for wl in args.wls:
         rows = wl.quick_rows if args.quick else wl.rows
         data = wl.make_inputs(rows)
@@ -633,16 +801,31 @@ def main(argv=None):
             if not impl.supports(wl.kind):
                 continue
             for mode in wl.modes:
-                if impl.framework == "numpy" and mode != "fwd":
+                if impl.framework in ("numpy", "cupy"):
+                    if mode != "fwd":
+                        continue
+                elif args.quick and mode == "fwd":
+                    continue  # forward+backward runs the forward too
+                skip = ""
+                if args.budget is not None and time.perf_counter() - t_start > args.budget:
+                    skip = f"skipped: past the {args.budget:.0f} s budget"
+                elif (impl.name, impl.framework, wl.key) in timed_out:
+                    skip = "skipped: an earlier mode of this implementation timed out"
+                if skip:
+                    results.append(Result(wl.key, mode, impl.framework, impl.name, impl.library, impl.is_anchor,
+                                          rows, status=skip))
                     continue
-                res = measure(impl, wl, data, r_np, mode, rows, args.repeats, args.warmup)
+                res = measure(impl, wl, data, r_np, mode, rows, args.repeats, args.warmup, args.device,
+                              args.case_timeout)
+                if "CaseTimeout" in res.status:
+                    timed_out.add((impl.name, impl.framework, wl.key))
                 results.append(res)
                 print(f"[{time.perf_counter() - t_start:6.0f}s] {wl.key} {mode:8s} {impl.framework:5s} "
                       f"{impl.name:18s} " + (f"median {res.median_s * 1e3:9.1f} ms  first {res.first_s:6.2f} s"
                                               if res.status == "ok" else res.status), file=sys.stderr)
     assign_ratios(results)
     wall = time.perf_counter() - t_start
-    text = render(results, rates, args, command, missing, e3xp_note, wall, started)
+    text = render(results, rates, args, command, missing, e3xp_note, wall, started, frameworks)
     with open(args.out, "w") as fh:
         fh.write(text + "\n")
     if args.json:

@@ -270,33 +270,33 @@ def _sh_numpy(v: np.ndarray, lmax: int) -> np.ndarray:
 WORKLOADS = {
     "a": Workload(
         "a", "full_tp", "(a) full TP 32x0e+32x1o+32x2e x 0e+1o+2e+3o, 1,000 rows",
-        rows=1_000, quick_rows=200,
+        rows=1_000, quick_rows=50,
         irreps_in1="32x0e+32x1o+32x2e", irreps_in2="0e+1o+2e+3o",
     ),
     "b": Workload(
         "b", "fctp", "(b) FullyConnectedTP 32x0e+32x1o+32x2e x 0e+1o+2e -> 32x0e+32x1o+32x2e, 10,000 rows",
-        rows=10_000, quick_rows=1_000,
+        rows=10_000, quick_rows=200,
         irreps_in1="32x0e+32x1o+32x2e", irreps_in2="0e+1o+2e", irreps_out="32x0e+32x1o+32x2e",
     ),
     "c": Workload(
         "c", "channelwise",
         "(c) channelwise TP 64x0e+64x1o+64x2e x SH(lmax 3), filter 0e+1o+2e+3o, per-edge weights, 10,000 edges",
-        rows=10_000, quick_rows=1_000,
+        rows=10_000, quick_rows=200,
         irreps_in1="64x0e+64x1o+64x2e", irreps_in2="0e+1o+2e+3o", irreps_out="0e+1o+2e+3o", lmax=3,
         modes=("fwd", "fwd+bwd", "dbl-bwd"),
     ),
     "d": Workload(
         "d", "linear", "(d) Linear 128x0e+128x1o+128x2e -> same, 10,000 rows",
-        rows=10_000, quick_rows=1_000,
+        rows=10_000, quick_rows=200,
         irreps_in1="128x0e+128x1o+128x2e", irreps_out="128x0e+128x1o+128x2e",
     ),
     "e3": Workload(
         "e3", "sh", "(e) spherical harmonics lmax 3, 1,000,000 vectors",
-        rows=1_000_000, quick_rows=100_000, lmax=3,
+        rows=1_000_000, quick_rows=10_000, lmax=3,
     ),
     "e8": Workload(
         "e8", "sh", "(e) spherical harmonics lmax 8, 1,000,000 vectors",
-        rows=1_000_000, quick_rows=100_000, lmax=8,
+        rows=1_000_000, quick_rows=10_000, lmax=8,
     ),
 }
 

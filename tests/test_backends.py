@@ -57,13 +57,13 @@ BACKENDS = [name for name in ("numpy", "array_api_strict", "torch", "jax") if na
 
 def _tp_plans():
     return {
-        "full": P.full_tensor_product_plan("2x0e+3x1o+2x2e", "0e+1o+2e"),
-        "fully_connected": P.fully_connected_tensor_product_plan(
-            "2x0e+3x1o+2x2e", "0e+2x1o+2e", "3x0e+2x1o+2x1e+2x2e"
-        ),
-        "channelwise": P.channelwise_tensor_product_plan("4x0e+4x1o+3x2e", "0e+1o+2e+3o"),
+        # small enough that JAX compiles them quickly, large enough for every mode,
+        # multiplicities > 1 on both sides and several paths into one output
+        "full": P.full_tensor_product_plan("2x0e+3x1o", "0e+2e"),
+        "fully_connected": P.fully_connected_tensor_product_plan("2x0e+3x1o", "0e+2x1o", "3x0e+2x1o+2x1e"),
+        "channelwise": P.channelwise_tensor_product_plan("4x0e+3x1o", "0e+1o+2e"),
         "elementwise": P.elementwise_tensor_product_plan("3x0e+2x1o", "2x1e+3x0e"),
-        "square": P.tensor_square_plan("3x0e+3x1o+2x2e"),
+        "square": P.tensor_square_plan("3x0e+3x1o+1x2e"),
     }
 
 
@@ -83,10 +83,10 @@ def test_tensor_products_match_reference(name, dtype):
     rng = np.random.default_rng(1)
     errs = {}
     for key, plan in _tp_plans().items():
-        # leading dims (5, 1) and (4,) broadcast to (5, 4); per-sample weights (5, 4, n)
+        # leading dims (5, 1), (4,) and per-sample weights' (4,) broadcast to (5, 4)
         cases = [("shared", (plan.weight_numel,))] if plan.weight_numel else [("none", None)]
         if plan.weight_numel:
-            cases += [("per-sample", (5, 4, plan.weight_numel)), ("per-sample-bcast", (4, plan.weight_numel))]
+            cases += [("per-sample", (4, plan.weight_numel))]
         for case, wshape in cases:
             x1 = rng.normal(size=(5, 1, plan.irreps_in1.dim))
             x2 = rng.normal(size=(4, plan.irreps_in2.dim))
@@ -134,7 +134,7 @@ def test_spherical_harmonics_match_reference(name, dtype):
     v = np.random.default_rng(3).normal(size=(2, 4, 3))
     v[0, 0] = 0.0  # the zero vector
     errs = {}
-    for ls in ([3, 0, 6, 1], 4, [2]):
+    for ls in ([3, 0, 6, 1],):
         for normalization in ("component", "norm", "integral"):
             for normalize in (True, False):
                 ref = evaluate_plan_numpy(plan, v, ls, normalize, normalization)
@@ -461,8 +461,10 @@ def test_jax_jit_caches_no_tracer():
         args = [jnp.asarray(rng.normal(size=s)) for s in ((n, 9), (n, 4), (n, plan.weight_numel), (n, 3))]
         eager = be.tensor_product(plan, *args[:3]).sum() + be.spherical_harmonics(shp, args[3], 2).sum() + 3.0
         assert abs(float(f(*args)) - float(eager)) < 1e-12
+    c = np.array([3.0, 4.0])
+    assert be.constant(c, like=args[0]) is be.constant(c, like=args[0])  # concrete: cached
     values = constant_cache.values()
-    assert values, "eager calls cache their constants"
+    assert values
     flat = [v for val in values for v in (val if isinstance(val, tuple) else (val,))]
     assert not any(isinstance(v, jax.core.Tracer) for v in flat)
 
@@ -537,10 +539,10 @@ def test_jax_jit_vmap_grad():
     import jax.numpy as jnp
 
     be = get_backend("jax")
-    plan = P.fully_connected_tensor_product_plan("2x0e+1o+1e", "0e+1o", "0e+1o+1e")
+    plan = P.fully_connected_tensor_product_plan("2x0e+1o", "0e+1o", "0e+1o")
     shp = spherical_harmonics_plan(3)
     rng = np.random.default_rng(12)
-    x1, x2 = jnp.asarray(rng.normal(size=(4, 8))), jnp.asarray(rng.normal(size=(4, 4)))
+    x1, x2 = jnp.asarray(rng.normal(size=(4, 5))), jnp.asarray(rng.normal(size=(4, 4)))
     w = jnp.asarray(rng.normal(size=plan.weight_numel))
     v = jnp.asarray(rng.normal(size=(4, 3))).at[0].set(0.0)
 
@@ -552,10 +554,11 @@ def test_jax_jit_vmap_grad():
     assert float(jnp.max(jnp.abs(vm - be.tensor_product(plan, x1, x2, w)))) < 1e-14
     g = jax.grad(f, argnums=(0, 1, 2, 3))
     gj = jax.jit(g)(x1, x2, w, v)
-    for a, b in zip(gj, g(x1, x2, w, v)):
-        assert float(jnp.max(jnp.abs(a - b))) < 1e-12
-    hess_vec = jax.grad(lambda *a: sum((t**2).sum() for t in g(*a)), argnums=(0, 1, 2, 3))(x1, x2, w, v)
-    assert all(bool(jnp.isfinite(t).all()) for t in hess_vec)
+    # grad of grad, through the harmonics' zero-vector branch too
+    g2 = jax.grad(lambda v: (jax.grad(lambda v: (be.spherical_harmonics(shp, v, 3) ** 3).sum())(v) ** 2).sum())
+    assert bool(jnp.isfinite(jax.jit(g2)(v)).all())
+    g2 = jax.grad(lambda w: (jax.grad(lambda a: (be.tensor_product(plan, a, x2, w) ** 2).sum())(x1) ** 2).sum())
+    assert bool(jnp.isfinite(jax.jit(g2)(w)).all())
     # a finite-difference check of the TP gradient along one direction
     d = jnp.asarray(rng.normal(size=x1.shape))
     eps = 1e-6
@@ -607,9 +610,9 @@ def test_torch_autograd_double_backward():
 def test_torch_compile_fullgraph():
     """Dynamo traces tensor product, linear, harmonics and scatter without graph breaks.
 
-    ``aot_eager`` runs Dynamo and AOTAutograd (the parts that can break a graph)
-    in about two seconds; set E3XP_TEST_INDUCTOR=1 to also generate code with
-    inductor (slow on small CPUs).
+    The ``eager`` compiler runs Dynamo alone (where graphs break) in a second or
+    two; set E3XP_TEST_INDUCTOR=1 to also run AOTAutograd and inductor (tens of
+    seconds on a small CPU).
     """
     import torch
 
@@ -630,7 +633,7 @@ def test_torch_compile_fullgraph():
         torch.randn(*s, dtype=torch.float64, generator=gen, requires_grad=True)
         for s in ((3, 5), (3, 4), (plan.weight_numel,), (lp.weight_numel,), (3, 3))
     ]
-    backends = ["aot_eager"] + (["inductor"] if os.environ.get("E3XP_TEST_INDUCTOR") == "1" else [])
+    backends = ["eager"] + (["aot_eager", "inductor"] if os.environ.get("E3XP_TEST_INDUCTOR") == "1" else [])
     for compiler in backends:
         torch._dynamo.reset()
         cf = torch.compile(f, fullgraph=True, backend=compiler)

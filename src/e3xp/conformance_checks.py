@@ -291,13 +291,23 @@ def case_inputs(case: Case, seed: int = 0) -> list:
     return [rng.standard_normal(case.leading + (Irreps(ir).dim,)) for ir in case.irreps_in]
 
 
-def make_function(case: Case, target: Target):
-    """The case's function on the target (jitted on JAX when ``target.jit``)."""
-    f = case.make(target)
-    if target.backend_name == "jax" and target.jit and case.irreps_in:
-        import jax
+_FUNCTIONS: dict = {}
 
-        f = jax.jit(f)
+
+def make_function(case: Case, target: Target):
+    """The case's function on the target (jitted on JAX when ``target.jit``), cached.
+
+    Caching keeps one jitted function (hence one compilation) per case and target.
+    """
+    key = (case.name, target.name, target.backend_name, target.dtype, str(target.device), target.jit)
+    f = _FUNCTIONS.get(key)
+    if f is None:
+        f = case.make(target)
+        if target.backend_name == "jax" and target.jit and case.irreps_in:
+            import jax
+
+            f = jax.jit(f)
+        _FUNCTIONS[key] = f
     return f
 
 

@@ -127,6 +127,20 @@ class JaxBackend(Backend):
         out = jax.ops.segment_sum(moved, index, num_segments=num_segments)
         return jnp.moveaxis(out, 0, axis)
 
+    # Executors run as one jitted program per (plan, shapes, dtypes): eager JAX
+    # would otherwise dispatch (and compile) every small op separately. Under an
+    # outer jit / grad / vmap the inner jit is simply inlined.
+    def tensor_product(self, plan, x1, x2, weights=None):
+        return _jitted()["tp"](plan, x1, x2, weights)
+
+    def linear(self, plan, x, weights, bias=None):
+        return _jitted()["linear"](plan, x, weights, bias)
+
+    def spherical_harmonics(self, sh_plan, vectors, ls, normalize=True, normalization="component"):
+        from .array_api import _ls_tuple
+
+        return _jitted()["sh"](sh_plan, vectors, _ls_tuple(ls), bool(normalize), normalization)
+
     def _from_foreign(self, x, dtype=None, device=None):
         if dtype is None and not x64_enabled() and "float64" in str(getattr(x, "dtype", "")):
             raise TypeError(_X64_MESSAGE)
@@ -141,6 +155,27 @@ class JaxBackend(Backend):
 
 
 _backend = None
+_jit_cache = {}
+
+
+def _jitted() -> dict:
+    if not _jit_cache:
+        from . import array_api
+
+        be = make_backend()
+        _jit_cache["tp"] = jax.jit(
+            lambda plan, x1, x2, w: array_api.tensor_product(be, plan, x1, x2, w), static_argnums=0
+        )
+        _jit_cache["linear"] = jax.jit(
+            lambda plan, x, w, b: array_api.linear(be, plan, x, w, b), static_argnums=0
+        )
+        _jit_cache["sh"] = jax.jit(
+            lambda plan, v, ls, normalize, normalization: array_api.spherical_harmonics(
+                be, plan, v, ls, normalize, normalization
+            ),
+            static_argnums=(0, 2, 3, 4),
+        )
+    return _jit_cache
 
 
 def make_backend() -> Backend:
