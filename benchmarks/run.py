@@ -625,7 +625,13 @@ def _fmt(v, spec, none="-"):
 
 
 def _mb(b):
-    return "-" if b is None else f"{b / 2**20:.0f}"
+    if b is None:
+        return "-"
+    mb = b / 2**20
+    return f"{mb:.1f}" if mb < 10 else f"{mb:.0f}"
+
+
+_FW_ORDER = {"torch": 0, "jax": 1, "numpy": 2, "cupy": 3}
 
 
 def render(results, rates, args, command, missing, e3xp_note, wall_s, started, frameworks=()) -> str:
@@ -676,7 +682,8 @@ def render(results, rates, args, command, missing, e3xp_note, wall_s, started, f
                  "peak MB | RSS+ MB |")
         L.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for mode in wl.modes:
-            for r in [x for x in rows if x.mode == mode]:
+            for r in sorted([x for x in rows if x.mode == mode],
+                            key=lambda x: (_FW_ORDER.get(x.framework, 9), not x.is_anchor)):
                 if r.status != "ok":
                     L.append(f"| {mode} | {r.framework} | {r.impl} | {r.status} | | | | | | | |")
                     continue
@@ -700,6 +707,7 @@ def render(results, rates, args, command, missing, e3xp_note, wall_s, started, f
                 L.append(f"| {r.workload} | {r.mode} | {r.framework} | {r.impl} | {r.status} | {tgt} | | |")
                 continue
             ok = r.ratio is not None and r.ratio <= tgt
+            verdict = "no anchor" if r.ratio is None else ("ok" if ok else "MISSED")
             anchors = [a for a in results if a.is_anchor and a.status == "ok" and a.workload == r.workload
                        and a.mode == r.mode and a.framework == r.framework and a.peak_b]
             best_peak = min((a.peak_b for a in anchors), default=None)
@@ -707,7 +715,7 @@ def render(results, rates, args, command, missing, e3xp_note, wall_s, started, f
             ft = FIRST_CALL_TARGET_S.get(r.workload)
             first = f"{r.first_s:.2f}" + ("" if ft is None else (" ok" if r.first_s <= ft else f" > {ft}"))
             L.append(f"| {r.workload} | {r.mode} | {r.framework} | {r.impl} | {_fmt(r.ratio, '.2f')} "
-                     f"{'ok' if ok else 'MISSED'} | {tgt} | {first} | {mem_ok} |")
+                     f"{verdict} | {tgt} | {first} | {mem_ok} |")
     L.append("")
     return "\n".join(L)
 

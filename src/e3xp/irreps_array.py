@@ -714,7 +714,7 @@ class _JaxImportHook(importlib.abc.MetaPathFinder):
     """Registers the pytree right after ``import jax`` finishes, if e3xp came first.
 
     It finds jax's real spec through the other finders and wraps only that
-    loader's ``exec_module``; it removes itself after the first import of jax.
+    loader's ``exec_module``; it removes itself once jax has been executed.
     """
 
     def __init__(self):
@@ -734,7 +734,8 @@ class _JaxImportHook(importlib.abc.MetaPathFinder):
                     break
         finally:
             self._busy = False
-        _remove_jax_hook()
+        # Stay installed until jax is actually executed: importlib.util.find_spec
+        # (e.g. from available_backends) asks finders without importing.
         loader = getattr(spec, "loader", None)
         exec_module = getattr(loader, "exec_module", None)
         if exec_module is None:
@@ -743,6 +744,7 @@ class _JaxImportHook(importlib.abc.MetaPathFinder):
         def exec_then_register(module):
             exec_module(module)
             _register_jax_pytree()
+            _remove_jax_hook()
 
         try:
             loader.exec_module = exec_then_register

@@ -371,9 +371,9 @@ def _path(ops, entry, x1, x2, mat, w):
     return out
 
 
-def _uvw_group(ops, entries, x1, x2, consts, w, mul_o, d3):
+def _uvw_group(ops, entries, x1, x2, consts, w, mul_o, d3, shared):
     """All "uvw" paths into one output block in one matmul with their weights."""
-    zs, wts = [], []
+    zs, ws = [], []
     for entry in entries:
         _, first, (st1, mul1, d1), (st2, mul2, d2), ci, off, wshape, wsize = entry
         a = _block(ops, x1, st1, mul1, d1)
@@ -381,11 +381,18 @@ def _uvw_group(ops, entries, x1, x2, consts, w, mul_o, d3):
         z, order = _pair(ops, first, a, b, consts[ci], d1, d2, d3)
         zs.append(ops.reshape(z, tuple(z.shape[:-3]) + (mul1 * mul2, d3)))
         W = _weight_block(ops, w, off, wsize, wshape)  # (..., mul1, mul2, mul_o)
-        Wt = _permute_last(ops, W, (2, 1, 0) if order == "vu" else (2, 0, 1))
-        wts.append(ops.reshape(Wt, tuple(Wt.shape[:-3]) + (mul_o, mul1 * mul2)))
-    z = zs[0] if len(zs) == 1 else ops.concat(zs, axis=-2)
-    wt = wts[0] if len(wts) == 1 else ops.concat(wts, axis=-1)
-    return ops.matmul(wt, z)  # (..., mul_o, d3)
+        if order == "vu":
+            W = _permute_last(ops, W, (1, 0, 2))
+        ws.append(ops.reshape(W, tuple(W.shape[:-3]) + (mul1 * mul2, mul_o)))
+    z = zs[0] if len(zs) == 1 else ops.concat(zs, axis=-2)  # (..., K, d3)
+    wk = ws[0] if len(ws) == 1 else ops.concat(ws, axis=-2)  # (..., K, mul_o)
+    if not shared:
+        return ops.matmul(ops.matrix_transpose(wk), z)  # (..., mul_o, d3)
+    # shared weights: one large GEMM (batch d3, K) @ (K, mul_o)
+    zb, k = tuple(z.shape[:-2]), z.shape[-2]
+    t = ops.reshape(_permute_last(ops, z, (1, 0)), (math.prod(zb) * d3, k))
+    t = ops.reshape(ops.matmul(t, wk), zb + (d3, mul_o))
+    return _permute_last(ops, t, (1, 0))
 
 
 def tensor_product(backend, plan, x1, x2, weights=None):
@@ -449,7 +456,7 @@ def tensor_product(backend, plan, x1, x2, weights=None):
         acc = None
         uvw = [e for e in entries if e[0] == "uvw" and e[6] is not None]
         if uvw:
-            acc = _uvw_group(ops, uvw, x1, x2, consts, weights, mul_o, d3)
+            acc = _uvw_group(ops, uvw, x1, x2, consts, weights, mul_o, d3, shared)
         for entry in entries:
             if entry[0] == "uvw" and entry[6] is not None:
                 continue

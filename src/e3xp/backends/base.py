@@ -77,10 +77,6 @@ def _source_key(obj):
     return ("id", id(obj))  # tuples of read-only constants, held by the entry
 
 
-def _is_python_scalar(x) -> bool:
-    return isinstance(x, (bool, int, float, complex))
-
-
 class Backend:
     """One array framework behind e3xp's interface.
 
@@ -431,6 +427,16 @@ class Backend:
         """Execute a :class:`~e3xp.core.plans.TensorProductPlan`.
 
         See :func:`e3xp.backends.array_api.tensor_product` for the contract.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from e3xp.backends import get_backend
+        >>> from e3xp.core.plans import full_tensor_product_plan
+        >>> plan = full_tensor_product_plan("1o", "1o", filter_ir_out="1e")
+        >>> out = get_backend("numpy").tensor_product(plan, np.array([1.0, 0, 0]), np.array([0, 1.0, 0]))
+        >>> print(np.round(out * np.sqrt(2), 10))  # (x cross y) / sqrt(2)
+        [0. 0. 1.]
         """
         from . import array_api
 
@@ -440,6 +446,16 @@ class Backend:
         """Execute a :class:`~e3xp.core.plans.LinearPlan`.
 
         See :func:`e3xp.backends.array_api.linear` for the contract.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from e3xp.backends import get_backend
+        >>> from e3xp.core.plans import linear_plan
+        >>> plan = linear_plan("2x0e", "1x0e", biases=True)
+        >>> y = get_backend("numpy").linear(plan, np.ones(2), np.ones(2), np.array([0.5]))
+        >>> print(np.round(y, 6))  # (1 + 1) / sqrt(2) + 0.5
+        [1.914214]
         """
         from . import array_api
 
@@ -449,6 +465,15 @@ class Backend:
         """Evaluate a :class:`~e3xp.core.spherical_harmonics.SphericalHarmonicsPlan`.
 
         See :func:`e3xp.backends.array_api.spherical_harmonics` for the contract.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from e3xp.backends import get_backend
+        >>> from e3xp.core.spherical_harmonics import spherical_harmonics_plan
+        >>> y = get_backend("numpy").spherical_harmonics(spherical_harmonics_plan(2), np.zeros(3), 2)
+        >>> print(y)  # the zero vector: only the constant survives
+        [1. 0. 0. 0. 0. 0. 0. 0. 0.]
         """
         from . import array_api
 
