@@ -60,6 +60,7 @@ from .ops import (
     zeros,
 )
 from .ops.gate import gate, norm_activation
+from .ops.scatter import index_add, scatter_sum
 from .ops.radial import bessel, poly_envelope, soft_envelope, soft_one_hot_linspace, soft_unit_step, sus
 from .ops.weighted import ChannelwiseTensorProduct, FullyConnectedTensorProduct
 
@@ -118,6 +119,8 @@ __all__ = [
     "bessel",
     "poly_envelope",
     "sus",
+    "scatter_sum",
+    "index_add",
     "zeros",
     "ones",
     "normal",

@@ -110,7 +110,16 @@ def demo(stream=None) -> int:
 
 
 def main(argv=None) -> int:
-    """Entry point of ``python -m e3xp`` and of the ``e3xp`` script."""
+    """Entry point of ``python -m e3xp`` and of the ``e3xp`` script; returns the exit status.
+
+    >>> main(["validate", "--backends", "numpy"])  # doctest: +ELLIPSIS
+    validating numpy in float64
+    backend  operation ...
+    numpy    tensor_product ... pass
+    ...
+    13/13 passed
+    0
+    """
     parser = argparse.ArgumentParser(prog="python -m e3xp", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_val = sub.add_parser("validate", help="cross-framework conformance table")

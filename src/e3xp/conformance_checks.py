@@ -131,6 +131,10 @@ def make_target(name: str, dtype: str | None = None) -> Target:
 
     ``"<backend>-float32"`` runs in float32; ``array_api_strict-device1`` puts every
     input on ``array_api_strict.Device("device1")`` (a non-default device).
+
+    >>> t = make_target("numpy-float32")
+    >>> t.backend_name, t.dtype, t.asarray([1.0, 2.0]).dtype
+    ('numpy', 'float32', dtype('float32'))
     """
     base, _, variant = name.partition("-")
     device = None
@@ -286,7 +290,11 @@ def get_case(name: str) -> Case:
 
 
 def case_inputs(case: Case, seed: int = 0) -> list:
-    """The case's inputs as float64 numpy arrays (Gaussian, fixed by ``seed``)."""
+    """The case's inputs as float64 numpy arrays (Gaussian, fixed by ``seed``).
+
+    >>> [x.shape for x in case_inputs(get_case("tensor_product"))]
+    [(2, 10), (2, 7)]
+    """
     rng = np.random.default_rng(seed)
     return [rng.standard_normal(case.leading + (Irreps(ir).dim,)) for ir in case.irreps_in]
 
@@ -328,7 +336,11 @@ def _scale(arrays) -> float:
 
 
 def equivariance(case: Case, target: Target, seed: int = 0, n: int = 4):
-    """Relative equivariance error of the case on the target (None when not applicable)."""
+    """Relative equivariance error of the case on the target (None when not applicable).
+
+    >>> equivariance(get_case("tensor_product"), make_target("numpy")) < 1e-12
+    True
+    """
     if not case.equivariant:
         return None
     f = make_function(case, target)
@@ -346,7 +358,11 @@ def _reference(case: Case) -> list:
 
 
 def disagreement(case: Case, target: Target) -> float:
-    """Relative distance between the target's outputs and float64 NumPy's."""
+    """Relative distance between the target's outputs and float64 NumPy's.
+
+    >>> disagreement(get_case("norm"), make_target("numpy-float32")) < 1e-6
+    True
+    """
     ref = _reference(case)
     got = evaluate(case, target)
     if len(got) != len(ref):
@@ -416,7 +432,11 @@ def finite_difference_gradients(case: Case, inputs=None, h: float = 1e-5) -> lis
 
 
 def gradient_error(case: Case, target: Target):
-    """Relative distance between autodiff and finite-difference gradients (None if n/a)."""
+    """Relative distance between autodiff and finite-difference gradients (None if n/a).
+
+    >>> gradient_error(get_case("norm"), make_target("numpy")) is None  # numpy has no autodiff
+    True
+    """
     if not (case.differentiable and target.has_autodiff and case.irreps_in):
         return None
     ad = autodiff_gradients(case, target)
@@ -496,7 +516,14 @@ def installed_targets(names=None, dtype: str = "float64") -> tuple[list, dict]:
 
 
 def run_checks(targets, cases=None, progress: Callable | None = None) -> list:
-    """Run every case on every target; ``progress(i, n, label)`` is called before each."""
+    """Run every case on every target; ``progress(i, n, label)`` is called before each.
+
+    >>> results = run_checks([make_target("numpy")], [get_case("norm")])
+    >>> [(r.target, r.case, r.passed) for r in results]
+    [('numpy', 'norm', True)]
+    >>> print(format_table(results).splitlines()[0])
+    backend  operation  equivariance  vs numpy  gradient  result
+    """
     cases = CASES if cases is None else cases
     jobs = [(t, c) for t in targets for c in cases]
     results = []

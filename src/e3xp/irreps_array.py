@@ -81,8 +81,24 @@ def static_call(fn, *args):
     return getattr(_STATIC, _static_slot(fn._static_name, args))
 
 
+@static_function
+def _example_static(n: int) -> tuple:
+    """Used by the doctest of :func:`static_call` only.
+
+    >>> static_call(_example_static, 3) is static_call(_example_static, 3)
+    True
+    """
+    return tuple(range(n))
+
+
 def irreps_key(irreps: Irreps) -> tuple:
-    """Irreps as plain data ``((mul, l, p), ...)``, for :func:`static_call`."""
+    """Irreps as plain data ``((mul, l, p), ...)``, for :func:`static_call`.
+
+    >>> irreps_key(Irreps("2x0e + 1o"))
+    ((2, 0, 1), (1, 1, -1))
+    >>> irreps_from_key(((2, 0, 1), (1, 1, -1)))
+    2x0e+1x1o
+    """
     return tuple((mul_ir.mul, mul_ir.ir.l, mul_ir.ir.p) for mul_ir in irreps)
 
 
@@ -91,7 +107,13 @@ def irreps_from_key(key: tuple) -> Irreps:
 
 
 def selector_key(sel):
-    """An irreps selector (str, Irrep, Irreps, list of them) as plain data; callables pass through."""
+    """An irreps selector (str, Irrep, Irreps, list of them) as plain data; callables pass through.
+
+    >>> selector_key(["0e", Irrep("1o")])
+    ('list', ('0e', ('irrep', 1, -1)))
+    >>> selector_from_key(selector_key(["0e", Irrep("1o")]))
+    ['0e', 1o]
+    """
     if sel is None or isinstance(sel, str):
         return sel
     if isinstance(sel, Irreps):

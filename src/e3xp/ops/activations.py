@@ -101,6 +101,15 @@ def _properties_static(act, backend_name) -> tuple:
     return _properties(act, backend_name)
 
 
+def _act_properties(act, backend_name):
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.compiler.is_compiling():
+        # Dynamo bakes the constants in at trace time (and keeps the function
+        # alive in the static store, which is why eager calls do not go there).
+        return static_call(_properties_static, act, backend_name)
+    return _properties(act, backend_name)
+
+
 def _properties(act, backend_name=None) -> tuple[float, int]:
     """``(c, parity)`` of an activation, cached per function object."""
     hit = _CACHE.get(act)
@@ -223,7 +232,7 @@ def scalar_activation(x, acts, normalize_act: bool = True) -> IrrepsArray:
                 f"non-scalar entry {mul}x{ir} of {x.irreps}; only l = 0 entries take an activation"
             )
         if normalize_act or ir.p == -1:
-            c, parity = static_call(_properties_static, act, x.backend.name)
+            c, parity = _act_properties(act, x.backend.name)
         else:
             c, parity = 1.0, 0
         p_out = ir.p
