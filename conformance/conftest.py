@@ -10,6 +10,7 @@ e3xp backend, ``xp.dtype`` the dtype name. Variants:
   ``array_api_strict.Device("device1")``, a non-default device) and
   ``array_api_strict-float32`` (array_api_strict has no flag that removes float64,
   so this variant runs everything in float32, as a float64-less device would);
+* ``torch-cuda``: torch on the first CUDA device, skipped without one;
 * ``cupy``: skipped, with the reason, when CuPy or a CUDA device is missing.
 """
 
@@ -30,6 +31,7 @@ XP_VARIANTS = [
     "array_api_strict-device1",
     "array_api_strict-float32",
     "torch",
+    "torch-cuda",
     "jax",
     "cupy",
 ]
@@ -53,6 +55,11 @@ def _require(name: str) -> None:
         return
     if importlib.util.find_spec(base) is None:
         pytest.skip(f"{base} is not installed")
+    if name == "torch-cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            pytest.skip("torch has no usable CUDA device (CPU build or no GPU)")
 
 
 def _target(name: str):

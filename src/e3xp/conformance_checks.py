@@ -38,6 +38,9 @@ from .ops import (
     tensor_square,
     zeros,
 )
+from .ops.gate import gate, norm_activation
+from .ops.scatter import scatter_sum
+from .ops.weighted import ChannelwiseTensorProduct, FullyConnectedTensorProduct
 from .testing import _outputs, equivariance_error
 
 __all__ = [
@@ -121,6 +124,7 @@ def target_names() -> list:
         "array_api_strict-device1",
         "array_api_strict-float32",
         "torch",
+        "torch-cuda",
         "jax",
         "cupy",
     ]
@@ -130,7 +134,8 @@ def make_target(name: str, dtype: str | None = None) -> Target:
     """A :class:`Target` by name (``"torch"``, ``"array_api_strict-device1"``, ...).
 
     ``"<backend>-float32"`` runs in float32; ``array_api_strict-device1`` puts every
-    input on ``array_api_strict.Device("device1")`` (a non-default device).
+    input on ``array_api_strict.Device("device1")`` (a non-default device);
+    ``torch-cuda`` puts every input on the first CUDA device.
 
     >>> t = make_target("numpy-float32")
     >>> t.backend_name, t.dtype, t.asarray([1.0, 2.0]).dtype
@@ -144,6 +149,10 @@ def make_target(name: str, dtype: str | None = None) -> Target:
         import array_api_strict
 
         device = array_api_strict.Device("device1")
+    elif variant == "cuda" and base == "torch":
+        import torch
+
+        device = torch.device("cuda")
     elif variant:
         raise ValueError(f"unknown target variant {name!r}: expected one of {target_names()}")
     return Target(name, base, dtype or "float64", device)
@@ -265,6 +274,35 @@ def _creation(target):
     return f
 
 
+def _fc_tp(target):
+    tp = FullyConnectedTensorProduct("2x0e + 1o + 1e + 2e", "2x0e + 1o", "0e + 1o + 2e")
+    x_like = target.irreps_array("2x0e + 1o", np.zeros((1, 5)))
+    y_like = target.irreps_array("0e + 1o + 2e", np.zeros((1, 9)))
+    weights = tp.init(0, x_like, y_like)
+    return lambda x, y: tp.apply(weights, x, y)
+
+
+def _channelwise_tp(target):
+    tp = ChannelwiseTensorProduct("3x0e + 2x1o + 1x2e", "0e + 1o + 2e", filter_ir_out="0e + 1o + 2e")
+    # Per-sample weights (one row per leading index), as a radial network gives per edge.
+    w = np.random.default_rng(1).standard_normal((2, tp.weight_numel))
+    weights = target.asarray(w)
+    return lambda x, y: tp.apply(weights, x, y)
+
+
+def _gate(target):
+    return lambda x: gate(x)
+
+
+def _norm_activation(target):
+    return lambda x: norm_activation(x, [None, "tanh", "sigmoid"])
+
+
+def _scatter_sum(target):
+    dst = target.backend.asarray(np.array([2, 0, 2, 1]), dtype="int64", device=target.device)
+    return lambda x: scatter_sum(x, dst, 3)
+
+
 CASES = [
     Case("spherical_harmonics", ("1o",), _sh, leading=(3,)),
     Case("spherical_harmonics(normalize=False)", ("1o",), _sh_poly, leading=(3,)),
@@ -279,6 +317,11 @@ CASES = [
     Case("IrrepsArray arithmetic", ("0e + 1o + 2e + 0e", "0e + 1o + 2e + 0e"), _arithmetic),
     Case("concatenate/stack", ("0e + 1o", "2e + 1o"), _combine),
     Case("zeros/ones/normal", (), _creation, equivariant=False, differentiable=False),
+    Case("FullyConnectedTensorProduct", ("2x0e + 1o", "0e + 1o + 2e"), _fc_tp),
+    Case("ChannelwiseTensorProduct", ("3x0e + 2x1o + 1x2e", "0e + 1o + 2e"), _channelwise_tp),
+    Case("gate", ("6x0e + 2x0o + 2x1o + 1x1e + 1x2e",), _gate),
+    Case("norm_activation", ("2x0e + 1o + 2e",), _norm_activation),
+    Case("scatter_sum", ("2x0e + 1o",), _scatter_sum, leading=(4,)),
 ]
 
 

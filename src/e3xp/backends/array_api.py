@@ -31,7 +31,7 @@ import numpy as np
 from e3xp.core.plans import LinearPlan, TensorProductPlan
 from e3xp.core.spherical_harmonics import SphericalHarmonicsPlan, spherical_harmonics_plan
 
-__all__ = ["tensor_product", "linear", "spherical_harmonics", "prepare", "weight_layout"]
+__all__ = ["tensor_product", "linear", "spherical_harmonics", "prepare", "weight_layout", "check_tp_inputs"]
 
 
 # ---------------------------------------------------------------------------
@@ -117,8 +117,76 @@ def _prepare_tp(plan: TensorProductPlan):
     blocks = tuple(
         (mul_o, ir_o.dim, tuple(per_out[i])) for i, (mul_o, ir_o) in enumerate(plan.irreps_out)
     )
-    schedule = (plan.irreps_in1.dim, plan.irreps_in2.dim, int(plan.weight_numel), blocks)
+    grouped = _group_channelwise(plan, blocks, len(consts))
+    if grouped is not None:
+        consts.append(grouped[1])
+        grouped = grouped[0]
+    schedule = (plan.irreps_in1.dim, plan.irreps_in2.dim, int(plan.weight_numel), blocks, grouped)
     return schedule, tuple(consts)
+
+
+def _group_channelwise(plan: TensorProductPlan, blocks: tuple, const_index: int):
+    """Batch the weighted ``"uvu"`` paths with ``mul2 == 1`` (MACE / NequIP convolutions).
+
+    Such a path is ``out[u, k] = W[u] a[u, i] B[i, k]`` with ``B = b @ C`` a small
+    ``(d1, d3)`` matrix per sample. All the ``B`` of the plan come from one matmul
+    ``x2 @ Call`` (``Call`` stacks the CG blocks, coefficients folded in, on the rows
+    of their ``x2`` block). Runs of consecutive output blocks written by one such
+    path each, from the same ``x1`` block, with the same ``d3`` and adjacent weights,
+    then become one batched matmul ``(..., n, mul1, d1) @ (..., n, d1, d3)`` whose
+    result is already those blocks in output order: no per-path intermediates and
+    a single concatenation at the end.
+
+    Returns ``((Call index, segments), Call)`` or None when no path qualifies; a
+    segment is ``("grp", start1, mul1, d1, d3, n, col0, weight_offset, w_first)`` or
+    ``("blk", i_out)`` for an output block left to the per-path executor.
+    """
+    s1, s2 = plan.irreps_in1.slices(), plan.irreps_in2.slices()
+    by_out = [[] for _ in plan.irreps_out]
+    for p in plan.paths:
+        by_out[p.i_out].append(p)
+
+    def eligible(ps):
+        if len(ps) != 1:
+            return None
+        p = ps[0]
+        mul1 = plan.irreps_in1[p.i_in1].mul
+        if p.mode != "uvu" or not p.has_weight or plan.irreps_in2[p.i_in2].mul != 1 or mul1 == 0:
+            return None
+        return p
+
+    segs, cols, col = [], [], 0
+    for i_out, ps in enumerate(by_out):
+        p = eligible(ps)
+        if p is None:
+            segs.append(("blk", i_out))
+            continue
+        mul1, ir1 = plan.irreps_in1[p.i_in1]
+        d1, d3 = ir1.dim, plan.irreps_out[i_out].ir.dim
+        prev = segs[-1] if segs else None
+        if (
+            prev is not None
+            and prev[0] == "grp"
+            and prev[1] == s1[p.i_in1].start
+            and prev[4] == d3
+            and prev[7] + prev[5] * mul1 == p.weight_offset
+        ):
+            segs[-1] = prev[:5] + (prev[5] + 1,) + prev[6:]
+        else:
+            # The weights go on the smaller operand: x1's block before the matmul
+            # when d1 <= d3, the result after it otherwise.
+            segs.append(("grp", s1[p.i_in1].start, mul1, d1, d3, 1, col, int(p.weight_offset), d1 <= d3))
+        c = float(p.path_weight) * np.asarray(plan.cg(p), dtype=np.float64)  # (d1, d2, d3)
+        cols.append((s2[p.i_in2], np.transpose(c, (1, 0, 2)).reshape(c.shape[1], d1 * d3)))
+        col += d1 * d3
+    if not cols:
+        return None
+    call = np.zeros((plan.irreps_in2.dim, col))
+    at = 0
+    for sl, block in cols:
+        call[sl, at : at + block.shape[1]] = block
+        at += block.shape[1]
+    return (const_index, tuple(segs)), _readonly(call)
 
 
 @functools.lru_cache(maxsize=256)
@@ -433,6 +501,36 @@ def tensor_product(backend, plan, x1, x2, weights=None):
     >>> print(np.round(out * np.sqrt(3), 10))  # x . y / sqrt(3)
     [6.]
     """
+    shared, batch = check_tp_inputs(backend, plan, x1, x2, weights)
+    schedule, consts = backend._prepared("tp", plan, x1)
+    return execute_tp(backend, schedule, consts, x1, x2, weights, shared, batch)
+
+
+def execute_tp(backend, schedule, consts, x1, x2, weights, shared, batch):
+    """Run a prepared tensor-product schedule on validated inputs (standard functions only)."""
+    ops = backend._ops
+    if schedule[4] is not None:
+        return _finish(backend, ops, _grouped_blocks(backend, ops, schedule, consts, x1, x2, weights, batch),
+                       batch, x1)
+    blocks = [_out_block(backend, ops, b, consts, x1, x2, weights, shared, batch) for b in schedule[3]]
+    return _finish(backend, ops, blocks, batch, x1)
+
+
+def check_tp_inputs(backend, plan, x1, x2, weights) -> tuple:
+    """Validate the arguments of :func:`tensor_product`; ``(shared weights?, batch shape)``.
+
+    Native executors in the framework modules call it first, so every backend
+    rejects bad input with the same messages.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from e3xp.backends import get_backend
+    >>> from e3xp.core.plans import channelwise_tensor_product_plan
+    >>> plan = channelwise_tensor_product_plan("2x0e", "0e")
+    >>> check_tp_inputs(get_backend("numpy"), plan, np.ones((3, 2)), np.ones((1, 1)), np.ones((3, 2)))
+    (False, (3,))
+    """
     if not isinstance(plan, TensorProductPlan):
         raise TypeError(f"plan must be a TensorProductPlan, got {type(plan).__name__}")
     _check_input(backend, x1, plan.irreps_in1.dim, "x1", plan.irreps_in1)
@@ -448,32 +546,52 @@ def tensor_product(backend, plan, x1, x2, weights=None):
     if weights is not None and not shared:
         shapes.append(tuple(weights.shape[:-1]))
     batch = _broadcast(shapes, "x1, x2" + ("" if len(shapes) == 2 else " and weights"))
+    return shared, batch
 
-    ops = backend._ops
-    schedule, consts = backend._prepared("tp", plan, x1)
-    blocks = []
-    for mul_o, d3, entries in schedule[3]:
-        acc = None
-        uvw = [e for e in entries if e[0] == "uvw" and e[6] is not None]
-        if uvw:
-            acc = _uvw_group(ops, uvw, x1, x2, consts, weights, mul_o, d3, shared)
-        for entry in entries:
-            if entry[0] == "uvw" and entry[6] is not None:
-                continue
-            if entry[0] == "uvw":  # unweighted uvw: every output channel gets the pair sum
-                _, first, (st1, mul1, d1), (st2, mul2, d2), ci, *_ = entry
-                z, _ = _pair(ops, first, _block(ops, x1, st1, mul1, d1), _block(ops, x2, st2, mul2, d2),
-                             consts[ci], d1, d2, d3)
-                z = ops.sum(ops.reshape(z, tuple(z.shape[:-3]) + (mul1 * mul2, d3)), axis=-2, keepdims=True)
-                part = ops.broadcast_to(z, tuple(z.shape[:-2]) + (mul_o, d3))
-            else:
-                part = _path(ops, entry, x1, x2, consts[entry[4]], weights)
-            acc = part if acc is None else acc + part
-        if acc is None:
-            blocks.append(backend._zeros(batch + (mul_o * d3,), x1))
+
+def _grouped_blocks(backend, ops, schedule, consts, x1, x2, w, batch):
+    """Flat output pieces in order, from the segments of :func:`_group_channelwise`."""
+    ci, segs = schedule[4]
+    bc = ops.matmul(x2, consts[ci])  # (..., sum of d1 d3): every path's b @ C at once
+    b2 = tuple(bc.shape[:-1])
+    wb = tuple(w.shape[:-1])
+    shared = len(w.shape) == 1
+    pieces = []
+    for seg in segs:
+        if seg[0] == "blk":
+            pieces.append(_out_block(backend, ops, schedule[3][seg[1]], consts, x1, x2, w, shared, batch))
+            continue
+        _, st1, mul1, d1, d3, n, col0, off, w_first = seg
+        a = ops.expand_dims(_block(ops, x1, st1, mul1, d1), axis=-3)  # (..., 1, mul1, d1)
+        bg = ops.reshape(bc[..., col0 : col0 + n * d1 * d3], b2 + (n, d1, d3))
+        wg = ops.reshape(w[..., off : off + n * mul1], wb + (n, mul1, 1))
+        z = ops.matmul(a * wg, bg) if w_first else ops.matmul(a, bg) * wg
+        pieces.append(ops.reshape(z, tuple(z.shape[:-3]) + (n * mul1 * d3,)))
+    return pieces
+
+
+def _out_block(backend, ops, block, consts, x1, x2, weights, shared, batch):
+    """One flat output block ``(..., mul_o d3)`` from its paths, one by one."""
+    mul_o, d3, entries = block
+    acc = None
+    uvw = [e for e in entries if e[0] == "uvw" and e[6] is not None]
+    if uvw:
+        acc = _uvw_group(ops, uvw, x1, x2, consts, weights, mul_o, d3, shared)
+    for entry in entries:
+        if entry[0] == "uvw" and entry[6] is not None:
+            continue
+        if entry[0] == "uvw":  # unweighted uvw: every output channel gets the pair sum
+            _, first, (st1, mul1, d1), (st2, mul2, d2), ci, *_ = entry
+            z, _ = _pair(ops, first, _block(ops, x1, st1, mul1, d1), _block(ops, x2, st2, mul2, d2),
+                         consts[ci], d1, d2, d3)
+            z = ops.sum(ops.reshape(z, tuple(z.shape[:-3]) + (mul1 * mul2, d3)), axis=-2, keepdims=True)
+            part = ops.broadcast_to(z, tuple(z.shape[:-2]) + (mul_o, d3))
         else:
-            blocks.append(ops.reshape(acc, tuple(acc.shape[:-2]) + (mul_o * d3,)))
-    return _finish(backend, ops, blocks, batch, x1)
+            part = _path(ops, entry, x1, x2, consts[entry[4]], weights)
+        acc = part if acc is None else acc + part
+    if acc is None:
+        return backend._zeros(batch + (mul_o * d3,), x1)
+    return ops.reshape(acc, tuple(acc.shape[:-2]) + (mul_o * d3,))
 
 
 # ---------------------------------------------------------------------------

@@ -51,6 +51,53 @@ def _constants(kind, key, dtype, device):
     return backend._constants(np_consts, like)
 
 
+def _split_sizes(bounds, total):
+    """Chunk sizes between the sorted cut points ``bounds`` (0 and ``total`` added)."""
+    cuts = sorted(set(bounds) | {0, total})
+    return [b - a for a, b in zip(cuts[:-1], cuts[1:])], {a: k for k, a in enumerate(cuts[:-1])}
+
+
+def _grouped_tp(backend, schedule, consts, x1, x2, w, shared, batch):
+    """Channelwise paths one by one from split inputs (see ``array_api._group_channelwise``).
+
+    Why not the standard executor: ``torch.split`` gives each input one
+    ``SplitBackward`` (a single concatenation of the gradients) where slicing gives
+    every slice a zero-filled gradient of the whole input; and one path at a time
+    keeps each intermediate at ``(batch, mul1, d3)``, small enough for the
+    allocator to reuse its memory instead of mapping (and page-faulting) fresh
+    pages on every call, which on CPU costs several times the arithmetic.
+    """
+    from .array_api import _finish, _out_block
+
+    ci, segs = schedule[4]
+    paths = []  # (st1, mul1, d1, d3, weight offset, w_first) of every grouped path, Call's column order
+    for seg in segs:
+        if seg[0] == "grp":
+            _, st1, mul1, d1, d3, n, _, off, w_first = seg
+            paths += [(st1, mul1, d1, d3, off + k * mul1, w_first) for k in range(n)]
+    x1_sizes, x1_at = _split_sizes([b for p in paths for b in (p[0], p[0] + p[1] * p[2])], x1.shape[-1])
+    w_sizes, w_at = _split_sizes([b for p in paths for b in (p[4], p[4] + p[1])], w.shape[-1])
+    x1s = torch.split(x1, x1_sizes, dim=-1)
+    ws = torch.split(w, w_sizes, dim=-1)
+    bcs = torch.split(torch.matmul(x2, consts[ci]), [p[2] * p[3] for p in paths], dim=-1)
+    pieces, k = [], 0
+    for seg in segs:
+        if seg[0] == "blk":
+            pieces.append(_out_block(backend, _Ops, schedule[3][seg[1]], consts, x1, x2, w, shared, batch))
+            continue
+        for _ in range(seg[5]):
+            st1, mul1, d1, d3, off, w_first = paths[k]
+            a = x1s[x1_at[st1]]
+            a = a.reshape(a.shape[:-1] + (mul1, d1))
+            b = bcs[k]
+            b = b.reshape(b.shape[:-1] + (d1, d3))
+            wk = ws[w_at[off]].unsqueeze(-1)
+            z = torch.matmul(a * wk, b) if w_first else torch.matmul(a, b) * wk
+            pieces.append(z.reshape(z.shape[:-2] + (mul1 * d3,)))
+            k += 1
+    return _finish(backend, _Ops, pieces, batch, x1)
+
+
 _opaque_schedule = None
 _opaque_constants = None
 
@@ -110,6 +157,15 @@ class TorchBackend(Backend):
         if torch.compiler.is_compiling():
             return _opaque_schedule(kind, key), _opaque_constants(kind, key, like.dtype, like.device)
         return super()._prepared(kind, key, like)
+
+    def tensor_product(self, plan, x1, x2, weights=None):
+        from . import array_api
+
+        shared, batch = array_api.check_tp_inputs(self, plan, x1, x2, weights)
+        schedule, consts = self._prepared("tp", plan, x1)
+        if schedule[4] is None:
+            return array_api.execute_tp(self, schedule, consts, x1, x2, weights, shared, batch)
+        return _grouped_tp(self, schedule, consts, x1, x2, weights, shared, batch)
 
     def normal(self, seed, shape, dtype=None, device=None):
         if isinstance(seed, torch.Generator):
