@@ -23,18 +23,10 @@ if importlib.util.find_spec("jax") is not None:
 
     jax.config.update("jax_enable_x64", True)
 
-from e3xp.conformance_checks import make_target  # noqa: E402
+from e3xp.conformance_checks import make_target, target_names  # noqa: E402
 
-XP_VARIANTS = [
-    "numpy",
-    "array_api_strict",
-    "array_api_strict-device1",
-    "array_api_strict-float32",
-    "torch",
-    "torch-cuda",
-    "jax",
-    "cupy",
-]
+# One list of backend variants for validate and this suite.
+XP_VARIANTS = target_names()
 FLOAT32_VARIANTS = ["numpy-float32", "torch-float32", "jax-float32"]
 AUTODIFF_VARIANTS = ["torch", "jax"]
 
