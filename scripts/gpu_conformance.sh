@@ -9,7 +9,11 @@ LOG=${OUT:-.}/gpu-conformance.log
 PY=.venv-gpu/bin/python
 python3 -m venv .venv-gpu
 # torch: the default PyPI wheel is a CUDA build on x86_64; jax[cuda12] brings its own CUDA libs.
-$PY -m pip install -q -e ".[test]" "jax[cuda12]" cupy-cuda12x 2>&1 | grep -v "^WARNING" | tail -5
+# A machine without network (the lent device machine) installs from a carried wheel
+# folder: WHEELS=/path/to/wheels bash scripts/gpu_conformance.sh
+PIP_OFFLINE=()
+if [ -n "${WHEELS:-}" ]; then PIP_OFFLINE=(--no-index --find-links "$WHEELS"); fi
+$PY -m pip install -q "${PIP_OFFLINE[@]}" -e ".[test]" "jax[cuda12]" cupy-cuda12x 2>&1 | grep -v "^WARNING" | tail -5
 {
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
   $PY -c "import torch, jax, cupy; print('torch', torch.__version__, torch.cuda.is_available()); print('jax', jax.__version__, jax.devices()); print('cupy', cupy.__version__, cupy.cuda.runtime.getDeviceCount())"
