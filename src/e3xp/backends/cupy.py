@@ -9,13 +9,14 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Backend
+from .numpy import NumpyDtypes
 
 __all__ = ["CupyBackend", "make_backend"]
 
 cupy = None  # the framework, bound by make_backend() so importing this module is free
 
 
-class CupyBackend(Backend):
+class CupyBackend(NumpyDtypes, Backend):
     """:class:`Backend` for ``cupy.ndarray`` (array-API view: ``array_api_compat.cupy``).
 
     Examples
@@ -42,19 +43,6 @@ class CupyBackend(Backend):
     def device(self, x):
         return x.device
 
-    def float_dtype(self, name: str):
-        if name not in ("float16", "float32", "float64"):
-            raise TypeError(f"unknown floating dtype {name!r} for backend 'cupy': expected 'float32' or 'float64'")
-        return np.dtype(name)
-
-    def _dtype_name(self, dtype) -> str:
-        return np.dtype(dtype).name
-
-    def _is_real_float(self, dtype) -> bool:
-        return np.dtype(dtype).kind == "f"
-
-    def default_float_dtype(self, device=None):
-        return np.dtype(np.float64)
 
     def _zeros(self, shape, like):
         with like.device:

@@ -9,7 +9,27 @@ from .base import Backend
 __all__ = ["NumpyBackend", "make_backend"]
 
 
-class NumpyBackend(Backend):
+class NumpyDtypes:
+    """Dtype handling for backends whose dtypes are NumPy dtypes (numpy and cupy)."""
+
+    def float_dtype(self, name: str):
+        if name not in ("float16", "float32", "float64"):
+            raise TypeError(
+                f"unknown floating dtype {name!r} for backend {self.name!r}: expected 'float32' or 'float64'"
+            )
+        return np.dtype(name)
+
+    def _dtype_name(self, dtype) -> str:
+        return np.dtype(dtype).name
+
+    def _is_real_float(self, dtype) -> bool:
+        return np.dtype(dtype).kind == "f"
+
+    def default_float_dtype(self, device=None):
+        return np.dtype(np.float64)
+
+
+class NumpyBackend(NumpyDtypes, Backend):
     """:class:`Backend` for NumPy arrays (the array-API view is ``array_api_compat.numpy``).
 
     Examples
@@ -33,19 +53,6 @@ class NumpyBackend(Backend):
     def device(self, x):
         return "cpu"
 
-    def float_dtype(self, name: str):
-        if name not in ("float16", "float32", "float64"):
-            raise TypeError(f"unknown floating dtype {name!r} for backend 'numpy': expected 'float32' or 'float64'")
-        return np.dtype(name)
-
-    def _dtype_name(self, dtype) -> str:
-        return np.dtype(dtype).name
-
-    def _is_real_float(self, dtype) -> bool:
-        return np.dtype(dtype).kind == "f"
-
-    def default_float_dtype(self, device=None):
-        return np.dtype(np.float64)
 
     def _zeros(self, shape, like):
         return np.zeros(tuple(shape), dtype=like.dtype)
