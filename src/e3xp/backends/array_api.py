@@ -19,6 +19,14 @@ C (d2, d1 d3) -> (..., mul2, d1, d3)``, then one batched matmul with the other
 operand's block gives ``(..., mul2, mul1, d3)``; whichever operand makes that
 cheaper goes first. The ``"uvw"`` paths into one output block are then
 concatenated and contracted with their weights in a single matmul.
+
+Weighted paths whose second operand has multiplicity 1 (channelwise ``"uvu"``
+paths of MACE / NequIP convolutions, fully connected ``"uvw"`` paths with
+spherical harmonics or single-channel inputs) are regrouped first
+(:func:`_group_channelwise`): one matmul ``x2 @ Call`` gives every path's
+``b @ C``, consecutive channelwise output blocks from one ``x1`` block run as one
+batched matmul, and fully connected blocks mix all their paths with one matmul.
+The framework modules run the same segments with native calls.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ import numpy as np
 from e3xp.core.plans import LinearPlan, TensorProductPlan
 from e3xp.core.spherical_harmonics import SphericalHarmonicsPlan, spherical_harmonics_plan
 
-__all__ = ["tensor_product", "linear", "spherical_harmonics", "prepare", "weight_layout", "check_tp_inputs"]
+__all__ = ["tensor_product", "linear", "spherical_harmonics", "prepare", "weight_layout", "check_tp_inputs", "check_sh_inputs"]
 
 
 # ---------------------------------------------------------------------------
@@ -137,8 +145,14 @@ def _group_channelwise(plan: TensorProductPlan, blocks: tuple, const_index: int)
     result is already those blocks in output order: no per-path intermediates and
     a single concatenation at the end.
 
+    Fully connected (``"uvw"``, weighted, ``mul2 == 1``) output blocks use the same
+    ``B``: ``out[w, k] = sum_p W_p[u, w] (a_p[u, i] B_p[i, k])``, the inner products
+    of all paths into the block concatenated along ``u`` and mixed by one matmul
+    with the concatenated weights.
+
     Returns ``((Call index, segments), Call)`` or None when no path qualifies; a
-    segment is ``("grp", start1, mul1, d1, d3, n, col0, weight_offset, w_first)`` or
+    segment is ``("grp", start1, mul1, d1, d3, n, col0, weight_offset, w_first)``,
+    ``("uvw", mul_o, d3, ((start1, mul1, d1, col, weight_offset), ...))`` or
     ``("blk", i_out)`` for an output block left to the per-path executor.
     """
     s1, s2 = plan.irreps_in1.slices(), plan.irreps_in2.slices()
@@ -155,9 +169,25 @@ def _group_channelwise(plan: TensorProductPlan, blocks: tuple, const_index: int)
             return None
         return p
 
+    def cg_columns(p, d1, d3):
+        c = float(p.path_weight) * np.asarray(plan.cg(p), dtype=np.float64)  # (d1, d2, d3)
+        return s2[p.i_in2], np.transpose(c, (1, 0, 2)).reshape(c.shape[1], d1 * d3)
+
     segs, cols, col = [], [], 0
     for i_out, ps in enumerate(by_out):
         p = eligible(ps)
+        mul_o, ir_o = plan.irreps_out[i_out]
+        if p is None and ps and mul_o > 0 and all(
+            q.mode == "uvw" and q.has_weight and plan.irreps_in2[q.i_in2].mul == 1 for q in ps
+        ):
+            entries = []
+            for q in ps:
+                mul1, ir1 = plan.irreps_in1[q.i_in1]
+                entries.append((s1[q.i_in1].start, mul1, ir1.dim, col, int(q.weight_offset)))
+                cols.append(cg_columns(q, ir1.dim, ir_o.dim))
+                col += ir1.dim * ir_o.dim
+            segs.append(("uvw", mul_o, ir_o.dim, tuple(entries)))
+            continue
         if p is None:
             segs.append(("blk", i_out))
             continue
@@ -176,8 +206,7 @@ def _group_channelwise(plan: TensorProductPlan, blocks: tuple, const_index: int)
             # The weights go on the smaller operand: x1's block before the matmul
             # when d1 <= d3, the result after it otherwise.
             segs.append(("grp", s1[p.i_in1].start, mul1, d1, d3, 1, col, int(p.weight_offset), d1 <= d3))
-        c = float(p.path_weight) * np.asarray(plan.cg(p), dtype=np.float64)  # (d1, d2, d3)
-        cols.append((s2[p.i_in2], np.transpose(c, (1, 0, 2)).reshape(c.shape[1], d1 * d3)))
+        cols.append(cg_columns(p, d1, d3))
         col += d1 * d3
     if not cols:
         return None
@@ -561,6 +590,23 @@ def _grouped_blocks(backend, ops, schedule, consts, x1, x2, w, batch):
         if seg[0] == "blk":
             pieces.append(_out_block(backend, ops, schedule[3][seg[1]], consts, x1, x2, w, shared, batch))
             continue
+        if seg[0] == "uvw":
+            _, mul_o, d3, entries = seg
+            zs, ws = [], []
+            for st1, mul1, d1, col, off in entries:
+                bg = ops.reshape(bc[..., col : col + d1 * d3], b2 + (d1, d3))
+                zs.append(ops.matmul(_block(ops, x1, st1, mul1, d1), bg))  # (..., mul1, d3)
+                ws.append(ops.reshape(w[..., off : off + mul1 * mul_o], wb + (mul1, mul_o)))
+            z = zs[0] if len(zs) == 1 else ops.concat(zs, axis=-2)  # (..., K, d3)
+            wk = ws[0] if len(ws) == 1 else ops.concat(ws, axis=-2)  # (..., K, mul_o)
+            if shared:  # one large GEMM (batch d3, K) @ (K, mul_o)
+                zb, k = tuple(z.shape[:-2]), z.shape[-2]
+                t = ops.reshape(_permute_last(ops, z, (1, 0)), (math.prod(zb) * d3, k))
+                out = _permute_last(ops, ops.reshape(ops.matmul(t, wk), zb + (d3, mul_o)), (1, 0))
+            else:
+                out = ops.matmul(ops.matrix_transpose(wk), z)
+            pieces.append(ops.reshape(out, tuple(out.shape[:-2]) + (mul_o * d3,)))
+            continue
         _, st1, mul1, d1, d3, n, col0, off, w_first = seg
         a = ops.expand_dims(_block(ops, x1, st1, mul1, d1), axis=-3)  # (..., 1, mul1, d1)
         bg = ops.reshape(bc[..., col0 : col0 + n * d1 * d3], b2 + (n, d1, d3))
@@ -716,20 +762,7 @@ def spherical_harmonics(backend, sh_plan, vectors, ls, normalize=True, normaliza
     >>> print(np.round(y, 4))
     [1.7321 0.     0.    ]
     """
-    if not isinstance(sh_plan, SphericalHarmonicsPlan):
-        raise TypeError(f"sh_plan must be a SphericalHarmonicsPlan, got {type(sh_plan).__name__}")
-    ls = _ls_tuple(ls)
-    if normalization not in _NORMALIZATIONS:
-        raise ValueError(f"normalization must be one of {_NORMALIZATIONS}, got {normalization!r}")
-    if not backend.is_array(vectors):
-        raise TypeError(
-            f"vectors must be an array of backend {backend.name!r}, got {type(vectors).__name__}"
-        )
-    backend.check_float(vectors, "vectors")
-    if len(vectors.shape) == 0 or vectors.shape[-1] != 3:
-        raise ValueError(
-            f"vectors must have a last axis of size 3 (x, y, z), got shape {tuple(vectors.shape)}"
-        )
+    ls = check_sh_inputs(backend, sh_plan, vectors, ls, normalization)
     ops = backend._ops
     (lmax, ls, factors), mats = backend._prepared("sh", (sh_plan.lmax, ls, normalization), vectors)
     x = vectors
@@ -746,3 +779,31 @@ def spherical_harmonics(backend, sh_plan, vectors, ls, normalize=True, normaliza
         ys.append(ops.matmul(ops.reshape(outer, batch + (3 * (2 * l - 1),)), mats[l - 1]))
     parts = [ys[l] if f == 1.0 else ys[l] * f for l, f in zip(ls, factors)]
     return parts[0] if len(parts) == 1 else ops.concat(parts, axis=-1)
+
+
+def check_sh_inputs(backend, sh_plan, vectors, ls, normalization) -> tuple:
+    """Validate the arguments of :func:`spherical_harmonics`; the degrees as a tuple.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from e3xp.backends import get_backend
+    >>> from e3xp.core.spherical_harmonics import spherical_harmonics_plan
+    >>> check_sh_inputs(get_backend("numpy"), spherical_harmonics_plan(2), np.ones(3), 2, "norm")
+    (0, 1, 2)
+    """
+    if not isinstance(sh_plan, SphericalHarmonicsPlan):
+        raise TypeError(f"sh_plan must be a SphericalHarmonicsPlan, got {type(sh_plan).__name__}")
+    ls = _ls_tuple(ls)
+    if normalization not in _NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {_NORMALIZATIONS}, got {normalization!r}")
+    if not backend.is_array(vectors):
+        raise TypeError(
+            f"vectors must be an array of backend {backend.name!r}, got {type(vectors).__name__}"
+        )
+    backend.check_float(vectors, "vectors")
+    if len(vectors.shape) == 0 or vectors.shape[-1] != 3:
+        raise ValueError(
+            f"vectors must have a last axis of size 3 (x, y, z), got shape {tuple(vectors.shape)}"
+        )
+    return ls

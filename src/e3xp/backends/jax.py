@@ -1,5 +1,9 @@
 """The JAX backend: ``jax.numpy`` executors, ``segment_sum``, tracer-aware constants.
 
+Plans whose paths are all grouped channelwise ones (MACE / NequIP convolutions)
+run on a native fast path, :func:`_grouped_tp`: fused multiply-adds written in
+place, with a ``custom_jvp`` so that their derivatives stay cheap.
+
 Everything is written with ``jnp`` and static Python over shapes, so it works
 under ``jax.jit``, ``jax.vmap`` and (nested) ``jax.grad``. Constants are cached
 only when concrete: inside a trace the float64 NumPy constant is converted
@@ -158,14 +162,91 @@ _backend = None
 _jit_cache = {}
 
 
+def _tensor_product(be, plan, x1, x2, w):
+    from . import array_api
+
+    shared, batch = array_api.check_tp_inputs(be, plan, x1, x2, w)
+    schedule, consts = be._prepared("tp", plan, x1)
+    if schedule[4] is None or any(seg[0] != "grp" for seg in schedule[4][1]):
+        # the custom derivative below relies on every path being a grouped one
+        return array_api.execute_tp(be, schedule, consts, x1, x2, w, shared, batch)
+    return _grouped_tp(plan, schedule, x1, x2, w, batch)
+
+
+def _grouped_tp(plan, schedule, x1, x2, w, batch):
+    """Channelwise paths as broadcast multiply-adds written in place into the output.
+
+    The contraction over ``d1 = 2 l1 + 1`` is tiny, so instead of a batched dot
+    (its own kernel, whose result the concatenation copies) each group is
+    ``sum_i (a_i W) B_i``: elementwise work that XLA fuses, together with the
+    ``dynamic_update_slice`` into a single output buffer, into loops that write the
+    output once. A concatenation is not fused by XLA here (the reshapes between
+    the pieces and it stop the fusion), so the forward writes in place; the
+    derivative (a ``custom_jvp``: the map is linear in each argument) uses the
+    concatenation, whose transpose is plain slices of the cotangent, where the
+    transpose of ``dynamic_update_slice`` would copy the whole cotangent per piece.
+    """
+    from jax.custom_derivatives import SymbolicZero
+
+    from .array_api import prepare
+
+    segs = schedule[4][1]
+    dtype = x1.dtype
+    # The float64 host constant, not the backend's copy: inside a trace that is a
+    # tracer, and the custom_jvp function below must not close over tracers.
+    call = np.asarray(prepare("tp", plan)[1][schedule[4][0]], dtype=np.dtype(dtype))
+
+    def pieces(x1, x2, w, fused=True):
+        bc = jnp.matmul(x2, call)
+        b1, b2, wb = x1.shape[:-1], bc.shape[:-1], w.shape[:-1]
+        out = []
+        for _, st1, mul1, d1, d3, n, col0, off, _ in segs:
+            a = x1[..., st1 : st1 + mul1 * d1].reshape(b1 + (1, mul1, d1))
+            bg = bc[..., col0 : col0 + n * d1 * d3].reshape(b2 + (n, d1, d3))
+            aw = a * w[..., off : off + n * mul1].reshape(wb + (n, mul1, 1))
+            if fused:
+                bg = bg[..., None, :, :]
+                z = aw[..., 0:1] * bg[..., 0, :]
+                for i in range(1, d1):
+                    z = z + aw[..., i : i + 1] * bg[..., i, :]
+            else:
+                # a batched dot: its transposes are dots too (the broadcast form's
+                # are reductions XLA materialises full-size broadcasts for)
+                z = jnp.matmul(aw, bg)
+            z = z.reshape(z.shape[:-3] + (n * mul1 * d3,))
+            out.append(jnp.broadcast_to(z, batch + z.shape[-1:]))
+        return out
+
+    @jax.custom_jvp
+    def f(x1, x2, w):
+        parts = pieces(x1, x2, w)
+        out = jnp.zeros(batch + (sum(p.shape[-1] for p in parts),), dtype=dtype)
+        at = 0
+        for p in parts:
+            out = jax.lax.dynamic_update_slice_in_dim(out, p, at, axis=len(batch))
+            at += p.shape[-1]
+        return out
+
+    def f_jvp(primals, tangents):
+        terms = []
+        for k, t in enumerate(tangents):
+            if not isinstance(t, SymbolicZero):
+                args = list(primals)
+                args[k] = t
+                terms.append(jnp.concatenate(pieces(*args, fused=False), axis=-1))
+        out = f(*primals)
+        return out, (sum(terms[1:], terms[0]) if terms else jnp.zeros_like(out))
+
+    f.defjvp(f_jvp, symbolic_zeros=True)
+    return f(x1, x2, w)
+
+
 def _jitted() -> dict:
     if not _jit_cache:
         from . import array_api
 
         be = make_backend()
-        _jit_cache["tp"] = jax.jit(
-            lambda plan, x1, x2, w: array_api.tensor_product(be, plan, x1, x2, w), static_argnums=0
-        )
+        _jit_cache["tp"] = jax.jit(lambda plan, x1, x2, w: _tensor_product(be, plan, x1, x2, w), static_argnums=0)
         _jit_cache["linear"] = jax.jit(
             lambda plan, x, w, b: array_api.linear(be, plan, x, w, b), static_argnums=0
         )

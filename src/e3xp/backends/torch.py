@@ -2,7 +2,11 @@
 
 The executors of :mod:`.array_api` run on thin wrappers of native torch
 functions, so autograd (double backward included) and ``torch.compile`` see
-plain torch ops. Under ``torch.compile`` the plan's schedule and constants are
+plain torch ops. Two native fast paths replace them where they were measured
+faster on CPU: the grouped channelwise / fully connected tensor-product
+segments (:func:`_grouped_tp`) and the spherical harmonics in a transposed,
+blocked layout (:func:`_spherical_harmonics`); both give the reference numbers
+(``tests/test_backends_fastpaths.py``). Under ``torch.compile`` the plan's schedule and constants are
 produced by functions marked ``torch.compiler.assume_constant_result``: Dynamo
 runs them once while tracing and bakes their results in, instead of tracing
 the NumPy code that builds them (which would break the graph).
@@ -57,45 +61,167 @@ def _split_sizes(bounds, total):
     return [b - a for a, b in zip(cuts[:-1], cuts[1:])], {a: k for k, a in enumerate(cuts[:-1])}
 
 
-def _grouped_tp(backend, schedule, consts, x1, x2, w, shared, batch):
-    """Channelwise paths one by one from split inputs (see ``array_api._group_channelwise``).
+def _flatten_t(x):
+    """``(..., a, b) -> (..., b * a)``, ``x`` transposed, whose gradient comes back contiguous.
 
-    Why not the standard executor: ``torch.split`` gives each input one
-    ``SplitBackward`` (a single concatenation of the gradients) where slicing gives
-    every slice a zero-filled gradient of the whole input; and one path at a time
-    keeps each intermediate at ``(batch, mul1, d3)``, small enough for the
-    allocator to reuse its memory instead of mapping (and page-faulting) fresh
-    pages on every call, which on CPU costs several times the arithmetic.
+    With plain ``transpose`` + ``reshape`` the gradient reaching the ``bmm`` that
+    made ``x`` is a transposed, strided slice of the output's gradient, and ``bmm``
+    runs such operands one sample at a time (measured: several times slower).
+    """
+    return _FlattenT.apply(x)
+
+
+def _layout_functions():
+    class FlattenT(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.a, ctx.b = x.shape[-2], x.shape[-1]
+            return x.transpose(-1, -2).reshape(x.shape[:-2] + (ctx.a * ctx.b,))
+
+        @staticmethod
+        def backward(ctx, g):
+            return UnflattenT.apply(g, ctx.a, ctx.b)
+
+    class UnflattenT(torch.autograd.Function):
+        # the inverse map, so the double backward stays on these two functions
+        @staticmethod
+        def forward(ctx, g, a, b):
+            return g.reshape(g.shape[:-1] + (b, a)).transpose(-1, -2).contiguous()
+
+        @staticmethod
+        def backward(ctx, gg):
+            return FlattenT.apply(gg), None, None
+
+    return FlattenT, UnflattenT
+
+
+_FlattenT = None
+
+
+def _grouped_tp(backend, schedule, consts, x1, x2, w, shared, batch):
+    """The grouped segments of ``array_api._group_channelwise`` with native torch calls.
+
+    Differences from the standard executor, each measured on CPU:
+    ``torch.split`` gives each input one ``SplitBackward`` (a single concatenation
+    of the gradients) where slicing gives every slice a zero-filled gradient of
+    the whole input; the per-path products are computed transposed, channels
+    innermost, as ``(d3, d1) @ (d1, mul1)`` batched matmuls (contiguous operands:
+    another batch stride sends ``bmm`` to a per-sample loop), several times faster
+    than ``(mul1, d1) @ (d1, d3)``; and one path at a time keeps every
+    intermediate at ``(batch, mul1, d3)``, small enough for the allocator to reuse
+    memory instead of mapping (and page-faulting) fresh pages on every call.
     """
     from .array_api import _finish, _out_block
 
     ci, segs = schedule[4]
-    paths = []  # (st1, mul1, d1, d3, weight offset, w_first) of every grouped path, Call's column order
+    cols, x1_cuts, w_cuts = [], [], []  # Call's column blocks (d1, d3) in order; split points
     for seg in segs:
         if seg[0] == "grp":
-            _, st1, mul1, d1, d3, n, _, off, w_first = seg
-            paths += [(st1, mul1, d1, d3, off + k * mul1, w_first) for k in range(n)]
-    x1_sizes, x1_at = _split_sizes([b for p in paths for b in (p[0], p[0] + p[1] * p[2])], x1.shape[-1])
-    w_sizes, w_at = _split_sizes([b for p in paths for b in (p[4], p[4] + p[1])], w.shape[-1])
+            _, st1, mul1, d1, d3, n, _, off, _ = seg
+            cols += [(d1, d3)] * n
+            x1_cuts += [st1, st1 + mul1 * d1]
+            w_cuts += [off + k * mul1 for k in range(n + 1)]
+        elif seg[0] == "uvw":
+            _, mul_o, d3, entries = seg
+            for st1, mul1, d1, _, off in entries:
+                cols.append((d1, d3))
+                x1_cuts += [st1, st1 + mul1 * d1]
+                w_cuts += [off, off + mul1 * mul_o]
+    x1_sizes, x1_at = _split_sizes(x1_cuts, x1.shape[-1])
+    w_sizes, w_at = _split_sizes(w_cuts, w.shape[-1])
     x1s = torch.split(x1, x1_sizes, dim=-1)
     ws = torch.split(w, w_sizes, dim=-1)
-    bcs = torch.split(torch.matmul(x2, consts[ci]), [p[2] * p[3] for p in paths], dim=-1)
+    bcs = torch.split(torch.matmul(x2, consts[ci]), [d1 * d3 for d1, d3 in cols], dim=-1)
+    a_t = {}  # x1 blocks as (..., d1, mul1), made once per block
+
+    def x1_t(st1, mul1, d1):
+        if st1 not in a_t:
+            a = x1s[x1_at[st1]]
+            a_t[st1] = a.reshape(a.shape[:-1] + (mul1, d1)).transpose(-1, -2).contiguous()
+        return a_t[st1]
+
+    def cg_t(k, d1, d3):  # (..., d3, d1), contiguous
+        b = bcs[k]
+        return b.reshape(b.shape[:-1] + (d1, d3)).transpose(-1, -2).contiguous()
+
+    # Fully connected blocks mix the channels first, one GEMM per x1 block for all its
+    # paths: t_p = a^T W_p, (batch d1, mul1) @ (mul1, sum of mul_o); far more efficient
+    # than small matmuls, and it leaves one (d3, K) @ (K, mul_o) matmul per output
+    # block with K = sum of d1 over its paths instead of one (d3, d1) @ (d1, mul1) per path.
+    by_x1, mixed = {}, {}
+    for si, seg in enumerate(segs):
+        if seg[0] == "uvw":
+            for j, (st1, mul1, d1, _, off) in enumerate(seg[3]):
+                by_x1.setdefault(st1, []).append(((si, j), mul1, d1, off, seg[1]))
+    for st1, lst in by_x1.items():
+        mul1, d1 = lst[0][1], lst[0][2]
+        wps = [ws[w_at[off]] for _, _, _, off, _ in lst]
+        wcat = torch.cat([wp.reshape(wp.shape[:-1] + (mul1, mul_o)) for wp, (*_, mul_o) in zip(wps, lst)], dim=-1)
+        a = x1_t(st1, mul1, d1)  # (..., d1, mul1)
+        if shared:
+            t = torch.matmul(a.reshape(-1, mul1), wcat).reshape(a.shape[:-1] + (wcat.shape[-1],))
+        else:
+            t = torch.matmul(a, wcat)
+        for (key, *_), chunk in zip(lst, torch.split(t, [e[4] for e in lst], dim=-1)):
+            mixed[key] = chunk  # (..., d1, mul_o)
+
     pieces, k = [], 0
-    for seg in segs:
+    for si, seg in enumerate(segs):
         if seg[0] == "blk":
             pieces.append(_out_block(backend, _Ops, schedule[3][seg[1]], consts, x1, x2, w, shared, batch))
             continue
-        for _ in range(seg[5]):
-            st1, mul1, d1, d3, off, w_first = paths[k]
-            a = x1s[x1_at[st1]]
-            a = a.reshape(a.shape[:-1] + (mul1, d1))
-            b = bcs[k]
-            b = b.reshape(b.shape[:-1] + (d1, d3))
-            wk = ws[w_at[off]].unsqueeze(-1)
-            z = torch.matmul(a * wk, b) if w_first else torch.matmul(a, b) * wk
-            pieces.append(z.reshape(z.shape[:-2] + (mul1 * d3,)))
+        if seg[0] == "uvw":
+            _, mul_o, d3, entries = seg
+            b_t, t = [], []
+            for j, (st1, mul1, d1, _, off) in enumerate(entries):
+                b_t.append(cg_t(k, d1, d3))  # (..., d3, d1)
+                t.append(mixed[si, j])  # (..., d1, mul_o)
+                k += 1
+            b_t = b_t[0] if len(b_t) == 1 else torch.cat(b_t, dim=-1)  # (..., d3, K)
+            t = t[0] if len(t) == 1 else torch.cat(t, dim=-2)  # (..., K, mul_o)
+            pieces.append(_flatten_t(torch.matmul(b_t, t)))  # (..., mul_o d3)
+            continue
+        _, st1, mul1, d1, d3, n, _, off, w_first = seg
+        for j in range(n):
+            b_t = cg_t(k, d1, d3)
+            wj = ws[w_at[off + j * mul1]].unsqueeze(-2)  # (..., 1, mul1)
+            if w_first:
+                z_t = torch.matmul(b_t, x1_t(st1, mul1, d1) * wj)
+            else:
+                z_t = torch.matmul(b_t, x1_t(st1, mul1, d1)) * wj
+            pieces.append(_flatten_t(z_t))
             k += 1
     return _finish(backend, _Ops, pieces, batch, x1)
+
+
+_SH_CHUNK = 16384  # rows per block of the harmonics: its intermediates stay in cache
+
+
+def _spherical_harmonics(vectors, lmax, ls, factors, mats, normalize):
+    """The recursion of ``array_api.spherical_harmonics`` in a transposed layout, by blocks.
+
+    Samples innermost, ``(3 (2l - 1), n) -> (2l + 1, n)``: the outer products
+    vectorise over samples and each degree is one GEMM with a long dimension,
+    where ``(n, 3 (2l - 1)) @ (3 (2l - 1), 2l + 1)`` and ``(n, k, 1) * (n, 1, 3)``
+    run several times slower; blocks of rows keep every intermediate small.
+    """
+    batch = tuple(vectors.shape[:-1])
+    flat = vectors.reshape(-1, 3)
+    outs = []
+    for x in torch.split(flat, _SH_CHUNK, dim=0) if flat.shape[0] > _SH_CHUNK else (flat,):
+        if normalize:
+            r2 = torch.sum(x * x, dim=-1, keepdim=True)
+            # the untaken branch is a constant, so the gradient at x = 0 stays finite
+            x = x / torch.sqrt(torch.where(r2 > 0, r2, torch.ones_like(r2)))
+        v = x.transpose(0, 1).contiguous()  # (3, n)
+        ys = [torch.ones_like(v[:1])]
+        for l in range(1, lmax + 1):
+            outer = ys[-1].unsqueeze(1) * v.unsqueeze(0)  # (2l - 1, 3, n)
+            ys.append(torch.matmul(mats[l - 1].transpose(0, 1), outer.reshape(-1, outer.shape[-1])))
+        parts = [(ys[l] if f == 1.0 else ys[l] * f).transpose(0, 1) for l, f in zip(ls, factors)]
+        outs.append(parts[0].contiguous() if len(parts) == 1 else torch.cat(parts, dim=-1))
+    out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=0)
+    return out.reshape(batch + (out.shape[-1],))
 
 
 _opaque_schedule = None
@@ -167,6 +293,13 @@ class TorchBackend(Backend):
             return array_api.execute_tp(self, schedule, consts, x1, x2, weights, shared, batch)
         return _grouped_tp(self, schedule, consts, x1, x2, weights, shared, batch)
 
+    def spherical_harmonics(self, sh_plan, vectors, ls, normalize=True, normalization="component"):
+        from . import array_api
+
+        ls = array_api.check_sh_inputs(self, sh_plan, vectors, ls, normalization)
+        (lmax, ls, factors), mats = self._prepared("sh", (sh_plan.lmax, ls, normalization), vectors)
+        return _spherical_harmonics(vectors, lmax, ls, factors, mats, normalize)
+
     def normal(self, seed, shape, dtype=None, device=None):
         if isinstance(seed, torch.Generator):
             from .base import _check_shape
@@ -211,12 +344,13 @@ def make_backend() -> Backend:
     >>> make_backend()
     Backend('torch')
     """
-    global torch, _backend, _opaque_schedule, _opaque_constants
+    global torch, _backend, _opaque_schedule, _opaque_constants, _FlattenT
     if _backend is None:
         import torch as _torch
         import array_api_compat.torch as xp
 
         torch = _torch
+        _FlattenT = _layout_functions()[0]
         _opaque_schedule = torch.compiler.assume_constant_result(_schedule)
         _opaque_constants = torch.compiler.assume_constant_result(_constants)
         _backend = TorchBackend("torch", xp, ops=_Ops)

@@ -1,0 +1,188 @@
+"""Native fast paths of the backends against the float64 NumPy references.
+
+The fast paths regroup the channelwise ("uvu", ``mul2 == 1``) paths of a plan
+(``array_api._group_channelwise``) and run them with framework-specific code:
+``torch.split`` + transposed batched matmuls on torch, fused multiply-adds
+written in place with a ``custom_jvp`` on JAX, the standard grouped matmuls
+elsewhere. Every one is checked against ``execute_plan_reference`` (``np.einsum``
+path by path), and the derivatives against central finite differences of that
+reference, so nothing here trusts the executors it tests.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from e3xp.backends import available_backends, get_backend
+from e3xp.backends.array_api import prepare
+from e3xp.core import plans as P
+
+HAS = {name: importlib.util.find_spec(name) is not None for name in ("torch", "jax")}
+BACKENDS = [name for name in ("numpy", "array_api_strict", "torch", "jax") if name in available_backends()]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def jax_x64():
+    """JAX runs in float64 for this module only (the flag is process-wide)."""
+    if not HAS["jax"]:
+        yield
+        return
+    import jax
+
+    old = jax.config.read("jax_enable_x64")
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", old)
+
+
+def _plans():
+    return {
+        # MACE / NequIP: every path grouped; l = 1 and 2 blocks receive two paths in a row
+        "mace": P.channelwise_tensor_product_plan("3x0e+2x1o+2x2e", "0e+1o+2e+3o", "0e+1o+2e+3o"),
+        # x2 blocks with multiplicity 2 are left to the per-path executor ("blk" segments)
+        "mixed": P.channelwise_tensor_product_plan("2x0e+3x1o", "0e+2x1o+2e"),
+        # no filter, odd parities, d1 > d3 (weights applied after the matmul)
+        "odd": P.channelwise_tensor_product_plan("2x1e+2x2o", "1o+2e"),
+        # fully connected with mul2 == 1: "uvw" segments, several paths into each output block
+        "fc": P.fully_connected_tensor_product_plan("3x0e+2x1o+2x2e", "0e+1o+2e", "2x0e+3x1o+2x2e"),
+    }
+
+
+def _err(out, ref) -> float:
+    return float(np.max(np.abs(out - ref), initial=0.0) / max(1.0, float(np.max(np.abs(ref), initial=0.0))))
+
+
+def test_grouping_of_channelwise_plans():
+    """All MACE paths are grouped, in output order, and adjacent paths share a group."""
+    plan = _plans()["mace"]
+    schedule, _ = prepare("tp", plan)
+    segs = schedule[4][1]
+    assert all(seg[0] == "grp" for seg in segs)
+    assert sum(seg[5] for seg in segs) == len(plan.paths)
+    assert any(seg[5] > 1 for seg in segs)  # e.g. 1o x 0e -> 1o and 1o x 2e -> 1o
+    kinds = {seg[0] for seg in prepare("tp", _plans()["mixed"])[0][4][1]}
+    assert kinds == {"grp", "blk"}
+    fc = _plans()["fc"]
+    segs = prepare("tp", fc)[0][4][1]
+    assert [seg[0] for seg in segs] == ["uvw"] * len(fc.irreps_out)
+    assert sum(len(seg[3]) for seg in segs) == len(fc.paths)
+    full = P.full_tensor_product_plan("2x0e+1o", "0e+1o")  # no weighted uvu path: nothing grouped
+    assert prepare("tp", full)[0][4] is None
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_grouped_paths_match_reference(name):
+    be = get_backend(name)
+    rng = np.random.default_rng(11)
+    errs = {}
+    for key, plan in _plans().items():
+        for case, shapes in {
+            "per-edge": ((6, plan.irreps_in1.dim), (6, plan.irreps_in2.dim), (6, plan.weight_numel)),
+            "broadcast": ((3, 1, plan.irreps_in1.dim), (4, plan.irreps_in2.dim), (4, plan.weight_numel)),
+            "shared": ((5, plan.irreps_in1.dim), (5, plan.irreps_in2.dim), (plan.weight_numel,)),
+        }.items():
+            x1, x2, w = (rng.normal(size=s) for s in shapes)
+            ref = P.execute_plan_reference(plan, x1, x2, w)
+            out = be.tensor_product(plan, *(be.asarray(a, dtype="float64") for a in (x1, x2, w)))
+            assert tuple(out.shape) == ref.shape
+            errs[key, case] = _err(be.to_numpy(out), ref)
+    assert max(errs.values()) < 1e-12, errs
+
+
+def _fd_directional(plan, args, dirs, h=1e-5):
+    """Central difference of the reference along ``dirs`` (exact for a trilinear map up to h^2)."""
+    plus = [a + h * d for a, d in zip(args, dirs)]
+    minus = [a - h * d for a, d in zip(args, dirs)]
+    return (P.execute_plan_reference(plan, *plus) - P.execute_plan_reference(plan, *minus)) / (2 * h)
+
+
+@pytest.mark.skipif(not HAS["torch"], reason="torch is not installed")
+def test_torch_fast_path_autograd_and_compile():
+    import torch
+
+    be = get_backend("torch")
+    gen = torch.Generator().manual_seed(3)
+    for key, wshape in (("fc", ()), ("mace", (3,))):
+        plan = _plans()[key]
+        args = [
+            torch.randn(*s, dtype=torch.float64, generator=gen, requires_grad=True)
+            for s in ((3, plan.irreps_in1.dim), (3, plan.irreps_in2.dim), wshape + (plan.weight_numel,))
+        ]
+        f = lambda a, b, c: be.tensor_product(plan, a, b, c)  # noqa: E731
+        # vector-Jacobian products against the reference's finite differences: <r, J d> = <J^T r, d>
+        dirs = [torch.randn(a.shape, dtype=torch.float64, generator=gen) for a in args]
+        r = torch.randn(3, plan.irreps_out.dim, dtype=torch.float64, generator=gen)
+        grads = torch.autograd.grad(f(*args), args, r)
+        fd = _fd_directional(plan, [a.detach().numpy() for a in args], [d.numpy() for d in dirs])
+        lhs = sum(float((g * d).sum()) for g, d in zip(grads, dirs))
+        assert abs(lhs - float((r.numpy() * fd).sum())) < 1e-7 * max(1.0, abs(lhs)), key
+    tiny = P.channelwise_tensor_product_plan("2x0e+1x1o", "0e+1o")  # grouped too, cheap to check
+    small = [
+        torch.randn(2, n, dtype=torch.float64, generator=gen, requires_grad=True)
+        for n in (tiny.irreps_in1.dim, tiny.irreps_in2.dim, tiny.weight_numel)
+    ]
+    assert torch.autograd.gradgradcheck(lambda a, b, c: be.tensor_product(tiny, a, b, c), small)
+    torch._dynamo.reset()
+    cf = torch.compile(f, fullgraph=True, backend="eager")
+    assert torch.allclose(cf(*args), f(*args), rtol=1e-12, atol=1e-12)
+    for a, b in zip(torch.autograd.grad(cf(*args), args, r), grads):
+        assert torch.allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.skipif(not HAS["jax"], reason="jax is not installed")
+def test_jax_fast_path_derivatives():
+    import jax
+    import jax.numpy as jnp
+
+    be = get_backend("jax")
+    plan = _plans()["mace"]
+    rng = np.random.default_rng(4)
+    np_args = [rng.normal(size=(3, n)) for n in (plan.irreps_in1.dim, plan.irreps_in2.dim, plan.weight_numel)]
+    dirs = [rng.normal(size=a.shape) for a in np_args]
+    r = rng.normal(size=(3, plan.irreps_out.dim))
+    args = [jnp.asarray(a) for a in np_args]
+    f = lambda a, b, c: be.tensor_product(plan, a, b, c)  # noqa: E731
+    fd = _fd_directional(plan, np_args, dirs)
+    # forward mode, reverse mode and their agreement with the reference
+    _, tangent = jax.jvp(f, tuple(args), tuple(jnp.asarray(d) for d in dirs))
+    assert _err(np.asarray(tangent), fd) < 1e-8
+    grads = jax.grad(lambda *a: jnp.sum(f(*a) * r), argnums=(0, 1, 2))(*args)
+    lhs = sum(float(np.sum(np.asarray(g) * d)) for g, d in zip(grads, dirs))
+    assert abs(lhs - float(np.sum(r * fd))) < 1e-7 * max(1.0, abs(lhs))
+    # grad of grad: the second derivative of the trilinear map along (x1, w) is again a
+    # tensor product, so it must equal the first derivative of its reference
+    h = jax.jit(lambda a, c: jnp.sum(jax.grad(lambda b: jnp.sum(f(a, b, c) * r))(args[1]) ** 2))
+    g2 = jax.grad(h, argnums=1)(args[0], args[2])
+    eps = 1e-5
+    d = rng.normal(size=args[2].shape)
+    num = (h(args[0], args[2] + eps * d) - h(args[0], args[2] - eps * d)) / (2 * eps)
+    assert abs(float(np.sum(np.asarray(g2) * d)) - float(num)) < 1e-6 * max(1.0, abs(float(num)))
+    # vmap over a leading axis equals the batched call
+    v = jax.vmap(lambda a, b, c: f(a[None], b[None], c[None])[0])(*args)
+    assert _err(np.asarray(v), P.execute_plan_reference(plan, *np_args)) < 1e-12
+
+
+@pytest.mark.skipif(not HAS["torch"], reason="torch is not installed")
+def test_torch_spherical_harmonics_blocks(monkeypatch):
+    """The transposed, blocked harmonics equal the NumPy procedure, across block edges too."""
+    import torch
+
+    import e3xp.backends.torch as tb
+    from e3xp.core.spherical_harmonics import evaluate_plan_numpy, spherical_harmonics_plan
+
+    be = get_backend("torch")
+    monkeypatch.setattr(tb, "_SH_CHUNK", 4)  # 3 x 5 = 15 rows: four blocks, the last one short
+    rng = np.random.default_rng(8)
+    v = rng.normal(size=(3, 5, 3))
+    v[1, 2] = 0.0  # the zero vector goes through the guarded branch
+    shp = spherical_harmonics_plan(4)
+    for ls, normalize, normalization in (([0, 3, 1, 4], True, "component"), (2, False, "norm"), ([3], True, "integral")):
+        ref = evaluate_plan_numpy(shp, v, ls, normalize=normalize, normalization=normalization)
+        out = be.spherical_harmonics(shp, torch.tensor(v), ls, normalize, normalization)
+        assert tuple(out.shape) == ref.shape
+        assert _err(out.numpy(), ref) < 1e-12, (ls, normalize)
+    x = torch.tensor(rng.normal(size=(6, 3)), requires_grad=True)
+    assert torch.autograd.gradgradcheck(lambda x: be.spherical_harmonics(shp, x, [1, 2]), (x,))
