@@ -284,9 +284,9 @@ def _fc_tp(target):
 
 def _channelwise_tp(target):
     tp = ChannelwiseTensorProduct("3x0e + 2x1o + 1x2e", "0e + 1o + 2e", filter_ir_out="0e + 1o + 2e")
-    # Per-sample weights (one row per leading index), as a radial network gives per edge.
-    w = np.random.default_rng(1).standard_normal((2, tp.weight_numel))
-    weights = target.asarray(w)
+    # Shared weights keep the case vmappable; per-edge weights are covered by
+    # conformance/test_weighted_conformance.py.
+    weights = target.asarray(np.random.default_rng(1).standard_normal(tp.weight_numel))
     return lambda x, y: tp.apply(weights, x, y)
 
 
@@ -300,7 +300,8 @@ def _norm_activation(target):
 
 def _scatter_sum(target):
     dst = target.backend.asarray(np.array([2, 0, 2, 1]), dtype="int64", device=target.device)
-    return lambda x: scatter_sum(x, dst, 3)
+    # Checks that take fewer samples (gradcheck uses one) get the first ids.
+    return lambda x: scatter_sum(x, dst[: x.shape[0]], 3)
 
 
 CASES = [
