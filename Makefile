@@ -31,9 +31,11 @@ demo: install-demo
 test: install-test
 	$(PY) -m pytest -q
 
+# Heavy (about 40 min on 2 cores): not part of CI. `make bench BENCH_ARGS=--quick` for a smoke run.
+BENCH_ARGS ?=
 bench: install-test
-	$(PY) -m pip install -q -e ".[bench]"
-	$(PY) benchmarks/run.py
+	$(PY) -m pip install -q "$(TORCH_SPEC)" -e ".[bench]"
+	$(PY) benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV)
