@@ -24,18 +24,8 @@ HAS = {name: importlib.util.find_spec(name) is not None for name in ("torch", "j
 BACKENDS = [name for name in ("numpy", "array_api_strict", "torch", "jax") if name in available_backends()]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def jax_x64():
-    """JAX runs in float64 for this module only (the flag is process-wide)."""
-    if not HAS["jax"]:
-        yield
-        return
-    import jax
-
-    old = jax.config.read("jax_enable_x64")
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", old)
+# JAX in float64 for this whole module (fixture in tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("jax_x64")
 
 
 def _plans():
