@@ -59,8 +59,31 @@ def test_grouping_of_channelwise_plans():
     segs = prepare("tp", fc)[0][4][1]
     assert [seg[0] for seg in segs] == ["uvw"] * len(fc.irreps_out)
     assert sum(len(seg[3]) for seg in segs) == len(fc.paths)
-    full = P.full_tensor_product_plan("2x0e+1o", "0e+1o")  # no weighted uvu path: nothing grouped
-    assert prepare("tp", full)[0][4] is None
+    full = P.full_tensor_product_plan("2x0e+1o", "0e+1o")  # unweighted, one x2 channel: "cg" groups
+    assert {seg[0] for seg in prepare("tp", full)[0][4][1]} == {"cg"}
+    full2 = P.full_tensor_product_plan("2x0e+1o", "2x1o")  # two x2 channels: nothing grouped
+    assert prepare("tp", full2)[0][4] is None
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_unweighted_groups_match_reference(name):
+    """Full products grouped as "cg" segments give the per-path reference numbers."""
+    be = get_backend(name)
+    rng = np.random.default_rng(5)
+    plans = [
+        P.full_tensor_product_plan("3x0e+2x1o+2x2e", "0e+1o+2e+3o"),
+        P.full_tensor_product_plan("2x0e+1o", "0e+1o+2x1e"),  # "cg" and "blk" segments mixed
+        P.full_tensor_product_plan("4x2e", "2e", filter_ir_out="0e+2e+4e"),
+    ]
+    for plan in plans:
+        assert prepare("tp", plan)[0][4] is not None
+        for shapes in (((6, plan.irreps_in1.dim), (6, plan.irreps_in2.dim)),
+                       ((3, 1, plan.irreps_in1.dim), (4, plan.irreps_in2.dim))):
+            x1, x2 = (rng.normal(size=s) for s in shapes)
+            ref = P.execute_plan_reference(plan, x1, x2)
+            out = be.tensor_product(plan, *(be.asarray(a, dtype="float64") for a in (x1, x2)))
+            assert tuple(out.shape) == ref.shape
+            assert _err(be.to_numpy(out), ref) < 1e-12
 
 
 @pytest.mark.parametrize("name", BACKENDS)

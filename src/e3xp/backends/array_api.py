@@ -150,8 +150,13 @@ def _group_channelwise(plan: TensorProductPlan, blocks: tuple, const_index: int)
     of all paths into the block concatenated along ``u`` and mixed by one matmul
     with the concatenated weights.
 
+    Unweighted paths with one ``x2`` channel (full tensor products such as
+    ``32x(0e+1o+2e) x sh``) are the same product without ``W`` and are grouped the
+    same way, as ``"cg"`` segments.
+
     Returns ``((Call index, segments), Call)`` or None when no path qualifies; a
     segment is ``("grp", start1, mul1, d1, d3, n, col0, weight_offset, w_first)``,
+    ``("cg", start1, mul1, d1, d3, n, col0)`` (unweighted),
     ``("uvw", mul_o, d3, ((start1, mul1, d1, col, weight_offset), ...))`` or
     ``("blk", i_out)`` for an output block left to the per-path executor.
     """
@@ -165,9 +170,14 @@ def _group_channelwise(plan: TensorProductPlan, blocks: tuple, const_index: int)
             return None
         p = ps[0]
         mul1 = plan.irreps_in1[p.i_in1].mul
-        if p.mode != "uvu" or not p.has_weight or plan.irreps_in2[p.i_in2].mul != 1 or mul1 == 0:
+        if plan.irreps_in2[p.i_in2].mul != 1 or mul1 == 0:
             return None
-        return p
+        if p.mode == "uvu" and p.has_weight:
+            return p
+        # unweighted, one x2 channel: "uvu" and "uvuv" (full products) are both out[u, k]
+        if p.mode in ("uvu", "uvuv") and not p.has_weight:
+            return p
+        return None
 
     def cg_columns(p, d1, d3):
         c = float(p.path_weight) * np.asarray(plan.cg(p), dtype=np.float64)  # (d1, d2, d3)
@@ -194,6 +204,14 @@ def _group_channelwise(plan: TensorProductPlan, blocks: tuple, const_index: int)
         mul1, ir1 = plan.irreps_in1[p.i_in1]
         d1, d3 = ir1.dim, plan.irreps_out[i_out].ir.dim
         prev = segs[-1] if segs else None
+        if not p.has_weight:
+            if prev is not None and prev[0] == "cg" and prev[1] == s1[p.i_in1].start and prev[4] == d3:
+                segs[-1] = prev[:5] + (prev[5] + 1,) + prev[6:]
+            else:
+                segs.append(("cg", s1[p.i_in1].start, mul1, d1, d3, 1, col))
+            cols.append(cg_columns(p, d1, d3))
+            col += d1 * d3
+            continue
         if (
             prev is not None
             and prev[0] == "grp"
@@ -583,12 +601,19 @@ def _grouped_blocks(backend, ops, schedule, consts, x1, x2, w, batch):
     ci, segs = schedule[4]
     bc = ops.matmul(x2, consts[ci])  # (..., sum of d1 d3): every path's b @ C at once
     b2 = tuple(bc.shape[:-1])
-    wb = tuple(w.shape[:-1])
-    shared = len(w.shape) == 1
+    wb = tuple(w.shape[:-1]) if w is not None else ()
+    shared = w is None or len(w.shape) == 1
     pieces = []
     for seg in segs:
         if seg[0] == "blk":
             pieces.append(_out_block(backend, ops, schedule[3][seg[1]], consts, x1, x2, w, shared, batch))
+            continue
+        if seg[0] == "cg":
+            _, st1, mul1, d1, d3, n, col0 = seg
+            a = ops.expand_dims(_block(ops, x1, st1, mul1, d1), axis=-3)  # (..., 1, mul1, d1)
+            bg = ops.reshape(bc[..., col0 : col0 + n * d1 * d3], b2 + (n, d1, d3))
+            z = ops.matmul(a, bg)  # (..., n, mul1, d3): n output blocks in order
+            pieces.append(ops.reshape(z, tuple(z.shape[:-3]) + (n * mul1 * d3,)))
             continue
         if seg[0] == "uvw":
             _, mul_o, d3, entries = seg

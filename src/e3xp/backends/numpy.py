@@ -53,6 +53,17 @@ class NumpyBackend(NumpyDtypes, Backend):
     def device(self, x):
         return "cpu"
 
+    def tensor_product(self, plan, x1, x2, weights=None):
+        from . import array_api
+
+        shared, batch = array_api.check_tp_inputs(self, plan, x1, x2, weights)
+        schedule, consts = self._prepared("tp", plan, x1)
+        if schedule[4] is not None and any(seg[0] == "cg" for seg in schedule[4][1]):
+            # NumPy runs a broadcast matmul of small matrices one BLAS call per
+            # matrix: for unweighted full products the path-by-path contractions
+            # measured 2x faster (workload (a): 26 ms against 57 ms)
+            schedule = schedule[:4] + (None,)
+        return array_api.execute_tp(self, schedule, consts, x1, x2, weights, shared, batch)
 
     def _zeros(self, shape, like):
         return np.zeros(tuple(shape), dtype=like.dtype)

@@ -289,7 +289,8 @@ class TorchBackend(Backend):
 
         shared, batch = array_api.check_tp_inputs(self, plan, x1, x2, weights)
         schedule, consts = self._prepared("tp", plan, x1)
-        if schedule[4] is None:
+        if schedule[4] is None or any(seg[0] == "cg" for seg in schedule[4][1]):
+            # unweighted groups (full products) run on the standard executor
             return array_api.execute_tp(self, schedule, consts, x1, x2, weights, shared, batch)
         return _grouped_tp(self, schedule, consts, x1, x2, weights, shared, batch)
 
