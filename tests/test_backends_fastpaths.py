@@ -199,3 +199,120 @@ def test_torch_spherical_harmonics_blocks(monkeypatch):
         assert _err(out.numpy(), ref) < 1e-12, (ls, normalize)
     x = torch.tensor(rng.normal(size=(6, 3)), requires_grad=True)
     assert torch.autograd.gradgradcheck(lambda x: be.spherical_harmonics(shp, x, [1, 2]), (x,))
+
+
+@pytest.mark.skipif(not HAS["torch"], reason="torch is not installed")
+def test_torch_grouped_forward_only_and_second_derivatives():
+    """The no-grad forward (stacked matmuls written in place) equals the differentiable
+    path, and the hand-written derivatives (``Assemble``, ``SmallL``/``SmallR``) pass
+    ``gradgradcheck`` with broadcast batch shapes, shared weights and every segment kind."""
+    import torch
+
+    be = get_backend("torch")
+    gen = torch.Generator().manual_seed(5)
+    for key, plan in _plans().items():
+        for shapes in (
+            ((3, 1, plan.irreps_in1.dim), (4, plan.irreps_in2.dim), (4, plan.weight_numel)),
+            ((2, plan.irreps_in1.dim), (2, plan.irreps_in2.dim), (plan.weight_numel,)),
+        ):
+            args = [torch.randn(*s, dtype=torch.float64, generator=gen) for s in shapes]
+            ref = P.execute_plan_reference(plan, *(a.numpy() for a in args))
+            with torch.no_grad():
+                fast = be.tensor_product(plan, *args)
+            leaves = [a.clone().requires_grad_(True) for a in args]
+            slow = be.tensor_product(plan, *leaves)
+            assert _err(fast.numpy(), ref) < 1e-12, key
+            assert _err(slow.detach().numpy(), ref) < 1e-12, key
+    for key, plan in _plans().items():  # small batches: gradgradcheck is numerical
+        for shapes in (((2, 1, plan.irreps_in1.dim), (2, plan.irreps_in2.dim), (2, plan.weight_numel)),
+                       ((1, plan.irreps_in1.dim), (1, plan.irreps_in2.dim), (plan.weight_numel,))):
+            leaves = [torch.randn(*s, dtype=torch.float64, generator=gen, requires_grad=True) for s in shapes]
+            f = lambda a, b, c: be.tensor_product(plan, a, b, c)  # noqa: E731
+            assert torch.autograd.gradgradcheck(f, leaves, fast_mode=True), key
+    plan = _plans()["mace"]
+    args = [torch.randn(3, n, dtype=torch.float32, generator=gen) for n in (plan.irreps_in1.dim, plan.irreps_in2.dim, plan.weight_numel)]
+    with torch.no_grad():
+        fast = be.tensor_product(plan, *args)
+        torch._dynamo.reset()
+        compiled = torch.compile(lambda a, b, c: be.tensor_product(plan, a, b, c), fullgraph=True, backend="eager")
+        assert torch.allclose(compiled(*args), fast, rtol=1e-5, atol=1e-5)
+    ref = P.execute_plan_reference(plan, *(a.double().numpy() for a in args))
+    assert fast.dtype == torch.float32 and _err(fast.double().numpy(), ref) < 1e-5
+
+
+@pytest.mark.skipif(not HAS["jax"], reason="jax is not installed")
+def test_jax_fully_connected_fast_path_derivatives():
+    """The native fully connected path (shared weights, ``custom_jvp``): forward mode,
+    reverse mode, grad of grad and vmap against the reference, with broadcast batches."""
+    import jax
+    import jax.numpy as jnp
+
+    be = get_backend("jax")
+    plan = _plans()["fc"]
+    rng = np.random.default_rng(8)
+    shapes = ((3, 1, plan.irreps_in1.dim), (4, plan.irreps_in2.dim), (plan.weight_numel,))
+    np_args = [rng.normal(size=s) for s in shapes]
+    args = [jnp.asarray(a) for a in np_args]
+    f = lambda a, b, c: be.tensor_product(plan, a, b, c)  # noqa: E731
+    assert _err(np.asarray(f(*args)), P.execute_plan_reference(plan, *np_args)) < 1e-12
+    dirs = [rng.normal(size=a.shape) for a in np_args]
+    fd = _fd_directional(plan, np_args, dirs)
+    _, tangent = jax.jvp(f, tuple(args), tuple(jnp.asarray(d) for d in dirs))
+    assert _err(np.asarray(tangent), fd) < 1e-8
+    r = rng.normal(size=fd.shape)
+    grads = jax.grad(lambda *a: jnp.sum(f(*a) * r), argnums=(0, 1, 2))(*args)
+    lhs = sum(float(np.sum(np.asarray(g) * d)) for g, d in zip(grads, dirs))
+    assert abs(lhs - float(np.sum(r * fd))) < 1e-7 * max(1.0, abs(lhs))
+    h = jax.jit(lambda a, c: jnp.sum(jax.grad(lambda b: jnp.sum(f(a, b, c) * r))(args[1]) ** 2))
+    g2 = jax.grad(h, argnums=(0, 1))(args[0], args[2])
+    eps = 1e-5
+    d0, d2 = rng.normal(size=args[0].shape), rng.normal(size=args[2].shape)
+    num = (h(args[0] + eps * d0, args[2] + eps * d2) - h(args[0] - eps * d0, args[2] - eps * d2)) / (2 * eps)
+    lhs2 = float(np.sum(np.asarray(g2[0]) * d0) + np.sum(np.asarray(g2[1]) * d2))
+    assert abs(lhs2 - float(num)) < 1e-6 * max(1.0, abs(float(num)))
+    x1, x2 = np_args[0][:, 0], np_args[1][:3]
+    v = jax.vmap(lambda a, b: f(a[None], b[None], args[2])[0])(jnp.asarray(x1), jnp.asarray(x2))
+    assert _err(np.asarray(v), P.execute_plan_reference(plan, x1, x2, np_args[2])) < 1e-12
+
+
+@pytest.mark.skipif(not HAS["jax"], reason="jax is not installed")
+def test_jax_sparse_spherical_harmonics_match_generic():
+    """The sparse elementwise harmonics equal the generic recursion, with their derivatives."""
+    import jax
+    import jax.numpy as jnp
+
+    import e3xp.backends.jax as jb
+    from e3xp.backends import array_api
+    from e3xp.core.spherical_harmonics import evaluate_plan_numpy, spherical_harmonics_plan
+
+    be = get_backend("jax")
+    rng = np.random.default_rng(9)
+    v = rng.normal(size=(3, 5, 3))
+    v[1, 2] = 0.0  # the zero vector goes through the guarded branch
+    shp = spherical_harmonics_plan(jb._SH_SPARSE_LMAX)
+    cases = (([0, 3, 1, jb._SH_SPARSE_LMAX], True, "component"), (2, False, "norm"), ([3], True, "integral"), (0, True, "norm"))
+    for ls, normalize, normalization in cases:
+        ref = evaluate_plan_numpy(shp, v, ls, normalize=normalize, normalization=normalization)
+        fast = lambda x: jb._spherical_harmonics(be, shp, x, array_api._ls_tuple(ls), normalize, normalization)
+        gen = lambda x: array_api.spherical_harmonics(be, shp, x, ls, normalize, normalization)
+        out = jax.jit(fast)(jnp.asarray(v))
+        assert out.shape == ref.shape
+        assert _err(np.asarray(out), ref) < 1e-12, (ls, normalize)
+        assert _err(np.asarray(be.spherical_harmonics(shp, jnp.asarray(v), ls, normalize, normalization)), ref) < 1e-12
+        r = jnp.asarray(rng.normal(size=ref.shape))
+        loss = lambda f: (lambda x: jnp.sum(f(x) * r))
+        g_fast, g_gen = jax.grad(loss(fast))(jnp.asarray(v)), jax.grad(loss(gen))(jnp.asarray(v))
+        assert np.all(np.isfinite(np.asarray(g_fast)))
+        assert _err(np.asarray(g_fast), np.asarray(g_gen)) < 1e-12, (ls, normalize)
+        # second derivatives (nested grad) and forward mode
+        gg = lambda f: jax.grad(lambda x: jnp.sum(jax.grad(loss(f))(x) ** 2))
+        assert _err(np.asarray(gg(fast)(jnp.asarray(v))), np.asarray(gg(gen)(jnp.asarray(v)))) < 1e-10
+        t = jnp.asarray(rng.normal(size=v.shape))
+        jf, jg = jax.jvp(fast, (jnp.asarray(v),), (t,))[1], jax.jvp(gen, (jnp.asarray(v),), (t,))[1]
+        assert _err(np.asarray(jf), np.asarray(jg)) < 1e-12
+        vm = jax.vmap(fast)(jnp.asarray(v))
+        assert _err(np.asarray(vm), ref) < 1e-12
+    # above the threshold the generic executor runs
+    shp8 = spherical_harmonics_plan(jb._SH_SPARSE_LMAX + 1)
+    ref = evaluate_plan_numpy(shp8, v, jb._SH_SPARSE_LMAX + 1)
+    assert _err(np.asarray(be.spherical_harmonics(shp8, jnp.asarray(v), jb._SH_SPARSE_LMAX + 1)), ref) < 1e-12

@@ -54,8 +54,10 @@ def prepare(kind: str, key):
     --------
     >>> from e3xp.core.plans import full_tensor_product_plan
     >>> schedule, consts = prepare("tp", full_tensor_product_plan("1o", "1o"))
-    >>> print(len(consts), consts[0].dtype)
-    3 float64
+    >>> print(len(consts), consts[0].dtype)  # a CG block per path, then the stacked ``Call``
+    4 float64
+    >>> print([seg[0] for seg in schedule[4][1]])  # 1o x 1o -> 0e, 1e, 2e: one group per d3
+    ['cg', 'cg', 'cg']
     """
     if kind == "tp":
         return _prepare_tp(key)
