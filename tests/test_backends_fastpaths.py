@@ -316,3 +316,27 @@ def test_jax_sparse_spherical_harmonics_match_generic():
     shp8 = spherical_harmonics_plan(jb._SH_SPARSE_LMAX + 1)
     ref = evaluate_plan_numpy(shp8, v, jb._SH_SPARSE_LMAX + 1)
     assert _err(np.asarray(be.spherical_harmonics(shp8, jnp.asarray(v), jb._SH_SPARSE_LMAX + 1)), ref) < 1e-12
+
+
+@pytest.mark.skipif(not HAS["torch"], reason="torch is not installed")
+@pytest.mark.parametrize("lmax", [3, 8])
+def test_torch_compiled_sparse_spherical_harmonics(lmax):
+    """Under torch.compile the harmonics run the sparse elementwise recursion:
+    same values and gradients as the eager dense one (and the NumPy plan), finite at 0."""
+    import torch
+
+    import e3xp
+
+    irreps = "+".join(f"{l}{'e' if l % 2 == 0 else 'o'}" for l in range(lmax + 1))
+    f = lambda v: e3xp.spherical_harmonics(irreps, v, normalize=True).array  # noqa: E731
+    g = torch.compile(f, fullgraph=True)
+    rng = np.random.default_rng(lmax)
+    x = torch.tensor(np.vstack([rng.normal(size=(40, 3)), np.zeros((1, 3))]), requires_grad=True)
+    a, b = f(x), g(x)
+    ref = e3xp.spherical_harmonics(irreps, x.detach().numpy(), normalize=True).array
+    assert _err(b.detach().numpy(), ref) < 1e-12
+    r = torch.tensor(rng.normal(size=tuple(a.shape)))
+    ga = torch.autograd.grad((a * r).sum(), x)[0]
+    gb = torch.autograd.grad((b * r).sum(), x)[0]
+    assert torch.isfinite(gb).all()
+    assert _err(gb.numpy(), ga.numpy()) < 1e-12

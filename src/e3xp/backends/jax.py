@@ -385,19 +385,7 @@ def _spherical_harmonics(be, plan, vectors, ls, normalize, normalization):
         # The untaken branch is a constant, so the gradient at x = 0 stays finite.
         x = x / jnp.sqrt(jnp.where(r2 > 0, r2, jnp.ones_like(r2)))
     v = [x[..., j] for j in range(3)]
-    ys = [[None]]  # None stands for y_0 = 1, so that 1 * v[j] is not computed
-    for l in range(1, lmax + 1):
-        m = plan.matrix(l)
-        cur = []
-        for k in range(m.shape[1]):
-            acc = None
-            for r in np.flatnonzero(m[:, k]):
-                i, j = divmod(int(r), 3)
-                prev = ys[-1][i]
-                t = (v[j] if prev is None else prev * v[j]) * dt.type(m[r, k])
-                acc = t if acc is None else acc + t
-            cur.append(acc)
-        ys.append(cur)
+    ys = array_api.sparse_sh_recursion(v, array_api.sparse_sh_terms((plan.lmax, ls, normalization)))
     cols = []
     for l, f in zip(ls, factors):
         if l == 0:
