@@ -276,7 +276,7 @@ def sparse_sh_terms(key) -> tuple:
     """The nonzero entries of the recursion matrices ``M_l`` of ``prepare("sh", key)``.
 
     ``((((i, j, c), ...) per component k) per degree l >= 1)``, plain Python numbers,
-    for :func:`sparse_sh_recursion`.
+    for :func:`sparse_sh_columns`.
 
     Examples
     --------
@@ -293,16 +293,17 @@ def sparse_sh_terms(key) -> tuple:
     return tuple(out)
 
 
-def sparse_sh_recursion(v, terms) -> list:
-    """``ys[l][k]`` (``l >= 1``) from the three columns ``v`` of unit vectors, elementwise.
+def sparse_sh_columns(ops, v, ls, factors, terms) -> list:
+    """The output columns (degrees ``ls``, scaled by ``factors``) from the three columns ``v``.
 
-    ``y_l[k] = sum c * y_{l-1}[i] * v[j]`` over the nonzero entries only (35 of
-    159 up to ``l = 3``): every operation is elementwise, which compilers (XLA,
-    Inductor) fuse into a few loops. ``ys[0]`` is ``[None]``, standing for the
-    constant ``y_0 = 1`` so that ``1 * v[j]`` is not computed. Skipping exact
-    zeros only, the numbers are the dense recursion's up to rounding.
+    ``y_l[k] = sum c * y_{l-1}[i] * v[j]`` over the nonzero entries ``terms`` of
+    :func:`sparse_sh_terms` only (35 of 159 up to ``l = 3``): every operation is
+    elementwise, which compilers (XLA, Inductor) fuse into a few loops. ``y_0 = 1``
+    stays implicit, so ``1 * v[j]`` is not computed. Skipping exact zeros only, the
+    numbers are the dense recursion's up to rounding. ``ops`` is a namespace with
+    ``ones_like`` (the backend's ``_ops``).
     """
-    ys = [[None]]
+    ys = [[None]]  # None stands for y_0 = 1
     for per_k in terms:
         cur = []
         for entries in per_k:
@@ -313,7 +314,24 @@ def sparse_sh_recursion(v, terms) -> list:
                 acc = t if acc is None else acc + t
             cur.append(acc)
         ys.append(cur)
-    return ys
+    cols = []
+    for l, f in zip(ls, factors):
+        if l == 0:
+            ones = ops.ones_like(v[0])
+            cols.append(ones if f == 1.0 else ones * f)
+        else:
+            cols += [y if f == 1.0 else y * f for y in ys[l]]
+    return cols
+
+
+def unit_vectors(ops, x):
+    """``x / |x|`` along the last axis; the zero vector stays zero with a finite gradient.
+
+    The untaken branch of the ``where`` is a constant, so the gradient at
+    ``x = 0`` is finite (zero), as e3nn's and e3nn-jax's harmonics give.
+    """
+    r2 = ops.sum(x * x, axis=-1, keepdims=True)
+    return x / ops.sqrt(ops.where(r2 > 0, r2, ops.ones_like(r2)))
 
 
 _NORMALIZATIONS = ("component", "norm", "integral")
@@ -655,13 +673,6 @@ def _grouped_blocks(backend, ops, schedule, consts, x1, x2, w, batch):
         if seg[0] == "blk":
             pieces.append(_out_block(backend, ops, schedule[3][seg[1]], consts, x1, x2, w, shared, batch))
             continue
-        if seg[0] == "cg":
-            _, st1, mul1, d1, d3, n, col0 = seg
-            a = ops.expand_dims(_block(ops, x1, st1, mul1, d1), axis=-3)  # (..., 1, mul1, d1)
-            bg = ops.reshape(bc[..., col0 : col0 + n * d1 * d3], b2 + (n, d1, d3))
-            z = ops.matmul(a, bg)  # (..., n, mul1, d3): n output blocks in order
-            pieces.append(ops.reshape(z, tuple(z.shape[:-3]) + (n * mul1 * d3,)))
-            continue
         if seg[0] == "uvw":
             _, mul_o, d3, entries = seg
             zs, ws = [], []
@@ -679,12 +690,17 @@ def _grouped_blocks(backend, ops, schedule, consts, x1, x2, w, batch):
                 out = ops.matmul(ops.matrix_transpose(wk), z)
             pieces.append(ops.reshape(out, tuple(out.shape[:-2]) + (mul_o * d3,)))
             continue
-        _, st1, mul1, d1, d3, n, col0, off, w_first = seg
+        # "grp" and "cg" (the same without weights): n output blocks in order
+        _, st1, mul1, d1, d3, n, col0 = seg[:7]
         a = ops.expand_dims(_block(ops, x1, st1, mul1, d1), axis=-3)  # (..., 1, mul1, d1)
         bg = ops.reshape(bc[..., col0 : col0 + n * d1 * d3], b2 + (n, d1, d3))
-        wg = ops.reshape(w[..., off : off + n * mul1], wb + (n, mul1, 1))
-        z = ops.matmul(a * wg, bg) if w_first else ops.matmul(a, bg) * wg
-        pieces.append(ops.reshape(z, tuple(z.shape[:-3]) + (n * mul1 * d3,)))
+        if seg[0] == "cg":
+            z = ops.matmul(a, bg)
+        else:
+            off, w_first = seg[7:]
+            wg = ops.reshape(w[..., off : off + n * mul1], wb + (n, mul1, 1))
+            z = ops.matmul(a * wg, bg) if w_first else ops.matmul(a, bg) * wg
+        pieces.append(ops.reshape(z, tuple(z.shape[:-3]) + (n * mul1 * d3,)))  # (..., n, mul1, d3) flat
     return pieces
 
 
@@ -838,12 +854,7 @@ def spherical_harmonics(backend, sh_plan, vectors, ls, normalize=True, normaliza
     ops = backend._ops
     (lmax, ls, factors), mats = backend._prepared("sh", (sh_plan.lmax, ls, normalization), vectors)
     x = vectors
-    if normalize:
-        r2 = ops.sum(x * x, axis=-1, keepdims=True)
-        # The untaken branch is a constant, so the gradient at x = 0 stays finite.
-        v = x / ops.sqrt(ops.where(r2 > 0, r2, ops.ones_like(r2)))
-    else:
-        v = x
+    v = unit_vectors(ops, x) if normalize else x
     batch = tuple(x.shape[:-1])
     ys = [ops.ones_like(x[..., :1])]
     for l in range(1, lmax + 1):

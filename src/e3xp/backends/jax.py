@@ -197,6 +197,35 @@ def _assemble(parts, batch):
     return flat[0] if len(flat) == 1 else jnp.concatenate(flat, axis=-1)
 
 
+def _trilinear(pieces, batch):
+    """``f(x1, x2, w) = _assemble(pieces(x1, x2, w))`` with a ``custom_jvp`` for a map linear in each argument.
+
+    ``pieces(x1, x2, w, fused=True, t1=None, tw=None)`` gives the output pieces:
+    fused (the forward's elementwise form) or as batched dots (``fused=False``,
+    whose transposes are dots too), and with ``t1`` / ``tw`` the tangent along
+    ``(x1, w)`` in one pass. The tangent along ``x2`` is ``pieces(x1, t2, w)``.
+    """
+    from jax.custom_derivatives import SymbolicZero
+
+    @jax.custom_jvp
+    def f(x1, x2, w):
+        return _assemble(pieces(x1, x2, w), batch)
+
+    def f_jvp(primals, tangents):
+        x1, x2, w = primals
+        t1, t2, tw = (None if isinstance(t, SymbolicZero) else t for t in tangents)
+        terms = []
+        if t1 is not None or tw is not None:
+            terms.append(_assemble(pieces(x1, x2, w, fused=False, t1=t1, tw=tw), batch))
+        if t2 is not None:
+            terms.append(_assemble(pieces(x1, t2, w, fused=False), batch))
+        out = f(*primals)
+        return out, (sum(terms[1:], terms[0]) if terms else jnp.zeros_like(out))
+
+    f.defjvp(f_jvp, symbolic_zeros=True)
+    return f
+
+
 def _fully_connected_tp(plan, schedule, x1, x2, w, batch):
     """Fully connected ("uvw", ``mul2 == 1``) plans with shared weights, channels mixed first.
 
@@ -209,8 +238,6 @@ def _fully_connected_tp(plan, schedule, x1, x2, w, batch):
     batched dot per output block instead: plain autodiff of the fused loop
     transposes every ``t_p[..., i, :]`` slice into a padded full-size array.
     """
-    from jax.custom_derivatives import SymbolicZero
-
     from .array_api import prepare
 
     segs = schedule[4][1]
@@ -259,23 +286,7 @@ def _fully_connected_tp(plan, schedule, x1, x2, w, batch):
             blocks.append(jnp.broadcast_to(z, batch + (mul_o, d3))[..., None, :, :])
         return blocks
 
-    @jax.custom_jvp
-    def f(x1, x2, w):
-        return _assemble(pieces(x1, x2, w), batch)
-
-    def f_jvp(primals, tangents):
-        x1, x2, w = primals
-        t1, t2, tw = (None if isinstance(t, SymbolicZero) else t for t in tangents)
-        terms = []
-        if t1 is not None or tw is not None:
-            terms.append(_assemble(pieces(x1, x2, w, fused=False, t1=t1, tw=tw), batch))
-        if t2 is not None:
-            terms.append(_assemble(pieces(x1, t2, w, fused=False), batch))
-        out = f(*primals)
-        return out, (sum(terms[1:], terms[0]) if terms else jnp.zeros_like(out))
-
-    f.defjvp(f_jvp, symbolic_zeros=True)
-    return f(x1, x2, w)
+    return _trilinear(pieces, batch)(x1, x2, w)
 
 
 def _grouped_tp(plan, schedule, x1, x2, w, batch):
@@ -295,8 +306,6 @@ def _grouped_tp(plan, schedule, x1, x2, w, batch):
     batched dots (their transposes are dots too, where the broadcast form's
     transposes pad every slice to full size) assembled the same way.
     """
-    from jax.custom_derivatives import SymbolicZero
-
     from .array_api import prepare
 
     segs = schedule[4][1]
@@ -333,26 +342,7 @@ def _grouped_tp(plan, schedule, x1, x2, w, batch):
             out.append(jnp.broadcast_to(z, batch + z.shape[-3:]))
         return out
 
-    def assemble(parts):
-        return _assemble(parts, batch)
-
-    @jax.custom_jvp
-    def f(x1, x2, w):
-        return assemble(pieces(x1, x2, w))
-
-    def f_jvp(primals, tangents):
-        x1, x2, w = primals
-        t1, t2, tw = (None if isinstance(t, SymbolicZero) else t for t in tangents)
-        terms = []
-        if t1 is not None or tw is not None:
-            terms.append(assemble(pieces(x1, x2, w, fused=False, t1=t1, tw=tw)))
-        if t2 is not None:
-            terms.append(assemble(pieces(x1, t2, w, fused=False)))
-        out = f(*primals)
-        return out, (sum(terms[1:], terms[0]) if terms else jnp.zeros_like(out))
-
-    f.defjvp(f_jvp, symbolic_zeros=True)
-    return f(x1, x2, w)
+    return _trilinear(pieces, batch)(x1, x2, w)
 
 
 _SH_SPARSE_LMAX = 5  # above it the generic dense recursion differentiates faster (measured at lmax 8)
@@ -378,21 +368,9 @@ def _spherical_harmonics(be, plan, vectors, ls, normalize, normalization):
     lmax, ls, factors = array_api.prepare("sh", (plan.lmax, ls, normalization))[0]
     if lmax > _SH_SPARSE_LMAX:
         return array_api.spherical_harmonics(be, plan, vectors, ls, normalize, normalization)
-    x = vectors
-    dt = np.dtype(x.dtype)
-    if normalize:
-        r2 = jnp.sum(x * x, axis=-1, keepdims=True)
-        # The untaken branch is a constant, so the gradient at x = 0 stays finite.
-        x = x / jnp.sqrt(jnp.where(r2 > 0, r2, jnp.ones_like(r2)))
-    v = [x[..., j] for j in range(3)]
-    ys = array_api.sparse_sh_recursion(v, array_api.sparse_sh_terms((plan.lmax, ls, normalization)))
-    cols = []
-    for l, f in zip(ls, factors):
-        if l == 0:
-            cols.append(jnp.full(x.shape[:-1], f, dtype=dt))
-        else:
-            cols += [y if f == 1.0 else y * dt.type(f) for y in ys[l]]
-    return jnp.stack(cols, axis=-1)
+    x = array_api.unit_vectors(jnp, vectors) if normalize else vectors
+    terms = array_api.sparse_sh_terms((plan.lmax, ls, normalization))
+    return jnp.stack(array_api.sparse_sh_columns(jnp, [x[..., j] for j in range(3)], ls, factors, terms), axis=-1)
 
 
 def _jitted() -> dict:

@@ -325,6 +325,8 @@ def _spherical_harmonics(vectors, lmax, ls, factors, mats, normalize):
     where ``(n, 3 (2l - 1)) @ (3 (2l - 1), 2l + 1)`` and ``(n, k, 1) * (n, 1, 3)``
     run several times slower; blocks of rows keep every intermediate small.
     """
+    from .array_api import unit_vectors
+
     batch = tuple(vectors.shape[:-1])
     flat = vectors.reshape(-1, 3)
     outs = []
@@ -333,9 +335,7 @@ def _spherical_harmonics(vectors, lmax, ls, factors, mats, normalize):
     blocked = flat.shape[0] > _SH_CHUNK and not torch.compiler.is_compiling()
     for x in torch.split(flat, _SH_CHUNK, dim=0) if blocked else (flat,):
         if normalize:
-            r2 = torch.sum(x * x, dim=-1, keepdim=True)
-            # the untaken branch is a constant, so the gradient at x = 0 stays finite
-            x = x / torch.sqrt(torch.where(r2 > 0, r2, torch.ones_like(r2)))
+            x = unit_vectors(_Ops, x)
         v = x.transpose(0, 1).contiguous()  # (3, n)
         ys = [torch.ones_like(v[:1])]
         for l in range(1, lmax + 1):
@@ -353,7 +353,7 @@ def _sh_terms(key):
     return sparse_sh_terms(key)
 
 
-def _spherical_harmonics_sparse(vectors, lmax, ls, factors, terms, normalize):
+def _spherical_harmonics_sparse(vectors, ls, factors, terms, normalize):
     """The same recursion as :func:`_spherical_harmonics`, one column at a time.
 
     Only the nonzero entries of each ``M_l`` (35 of 159 up to ``l = 3``), all
@@ -363,22 +363,10 @@ def _spherical_harmonics_sparse(vectors, lmax, ls, factors, terms, normalize):
     polynomials at 23 ms). Eager mode keeps the dense, blocked form, which measured
     faster there (one kernel launch per degree instead of one per term).
     """
-    x = vectors
-    if normalize:
-        r2 = torch.sum(x * x, dim=-1, keepdim=True)
-        # the untaken branch is a constant, so the gradient at x = 0 stays finite
-        x = x / torch.sqrt(torch.where(r2 > 0, r2, torch.ones_like(r2)))
-    from .array_api import sparse_sh_recursion
+    from .array_api import sparse_sh_columns, unit_vectors
 
-    v = [x[..., j] for j in range(3)]
-    ys = sparse_sh_recursion(v, terms)
-    cols = []
-    for l, f in zip(ls, factors):
-        if l == 0:
-            cols.append(torch.full_like(v[0], f))
-        else:
-            cols += [y if f == 1.0 else y * f for y in ys[l]]
-    return torch.stack(cols, dim=-1)
+    x = unit_vectors(_Ops, vectors) if normalize else vectors
+    return torch.stack(sparse_sh_columns(_Ops, [x[..., j] for j in range(3)], ls, factors, terms), dim=-1)
 
 
 _opaque_schedule = None
@@ -458,8 +446,8 @@ class TorchBackend(Backend):
         ls = array_api.check_sh_inputs(self, sh_plan, vectors, ls, normalization)
         key = (sh_plan.lmax, ls, normalization)
         if torch.compiler.is_compiling():
-            lmax, ls, factors = _opaque_schedule("sh", key)
-            return _spherical_harmonics_sparse(vectors, lmax, ls, factors, _opaque_sh_terms(key), normalize)
+            _, ls, factors = _opaque_schedule("sh", key)
+            return _spherical_harmonics_sparse(vectors, ls, factors, _opaque_sh_terms(key), normalize)
         (lmax, ls, factors), mats = self._prepared("sh", key, vectors)
         return _spherical_harmonics(vectors, lmax, ls, factors, mats, normalize)
 
