@@ -145,17 +145,27 @@ def test_torch_fast_path_autograd_and_compile():
         assert torch.allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
+_JAX_DERIVATIVE_SHAPES = {  # leading shapes of (x1, x2, weights)
+    "per-edge": ((3,), (3,), (3,)),
+    "broadcast": ((2, 1), (3,), (3,)),
+    "shared": ((3,), (3,), ()),
+}
+
+
 @pytest.mark.skipif(not HAS["jax"], reason="jax is not installed")
-def test_jax_fast_path_derivatives():
+@pytest.mark.parametrize("case", sorted(_JAX_DERIVATIVE_SHAPES))
+def test_jax_fast_path_derivatives(case):
     import jax
     import jax.numpy as jnp
 
     be = get_backend("jax")
     plan = _plans()["mace"]
     rng = np.random.default_rng(4)
-    np_args = [rng.normal(size=(3, n)) for n in (plan.irreps_in1.dim, plan.irreps_in2.dim, plan.weight_numel)]
+    dims = (plan.irreps_in1.dim, plan.irreps_in2.dim, plan.weight_numel)
+    np_args = [rng.normal(size=lead + (n,)) for lead, n in zip(_JAX_DERIVATIVE_SHAPES[case], dims)]
+    batch = np.broadcast_shapes(*(a.shape[:-1] for a in np_args[:2]))
     dirs = [rng.normal(size=a.shape) for a in np_args]
-    r = rng.normal(size=(3, plan.irreps_out.dim))
+    r = rng.normal(size=batch + (plan.irreps_out.dim,))
     args = [jnp.asarray(a) for a in np_args]
     f = lambda a, b, c: be.tensor_product(plan, a, b, c)  # noqa: E731
     fd = _fd_directional(plan, np_args, dirs)
@@ -173,9 +183,9 @@ def test_jax_fast_path_derivatives():
     d = rng.normal(size=args[2].shape)
     num = (h(args[0], args[2] + eps * d) - h(args[0], args[2] - eps * d)) / (2 * eps)
     assert abs(float(np.sum(np.asarray(g2) * d)) - float(num)) < 1e-6 * max(1.0, abs(float(num)))
-    # vmap over a leading axis equals the batched call
-    v = jax.vmap(lambda a, b, c: f(a[None], b[None], c[None])[0])(*args)
-    assert _err(np.asarray(v), P.execute_plan_reference(plan, *np_args)) < 1e-12
+    if case == "per-edge":  # vmap over a leading axis equals the batched call
+        v = jax.vmap(lambda a, b, c: f(a[None], b[None], c[None])[0])(*args)
+        assert _err(np.asarray(v), P.execute_plan_reference(plan, *np_args)) < 1e-12
 
 
 @pytest.mark.skipif(not HAS["torch"], reason="torch is not installed")

@@ -197,33 +197,68 @@ def _assemble(parts, batch):
     return flat[0] if len(flat) == 1 else jnp.concatenate(flat, axis=-1)
 
 
-def _trilinear(pieces, batch):
-    """``f(x1, x2, w) = _assemble(pieces(x1, x2, w))`` with a ``custom_jvp`` for a map linear in each argument.
+def _trilinear(primal, tangent_x1w, tangent_x2, batch):
+    """``f(x1, x2, w) = _assemble(primal(x1, x2, w))``, with a ``custom_jvp`` for a map linear in each argument.
 
-    ``pieces(x1, x2, w, fused=True, t1=None, tw=None)`` gives the output pieces:
-    fused (the forward's elementwise form) or as batched dots (``fused=False``,
-    whose transposes are dots too), and with ``t1`` / ``tw`` the tangent along
-    ``(x1, w)`` in one pass. The tangent along ``x2`` is ``pieces(x1, t2, w)``.
+    ``primal`` gives the output pieces in the forward's (fused) form;
+    ``tangent_x1w(x1, x2, w, t1, tw)`` the tangent pieces along ``(x1, w)`` in one
+    pass (``t1`` or ``tw`` may be None); ``tangent_x2(x1, t2, w)`` those along ``x2``.
+    The tangents are free to use another form than the forward: reverse mode
+    transposes *them*, so each is written so that its transpose is cheap.
     """
     from jax.custom_derivatives import SymbolicZero
 
     @jax.custom_jvp
     def f(x1, x2, w):
-        return _assemble(pieces(x1, x2, w), batch)
+        return _assemble(primal(x1, x2, w), batch)
 
     def f_jvp(primals, tangents):
         x1, x2, w = primals
         t1, t2, tw = (None if isinstance(t, SymbolicZero) else t for t in tangents)
         terms = []
         if t1 is not None or tw is not None:
-            terms.append(_assemble(pieces(x1, x2, w, fused=False, t1=t1, tw=tw), batch))
+            terms.append(_assemble(tangent_x1w(x1, x2, w, t1, tw), batch))
         if t2 is not None:
-            terms.append(_assemble(pieces(x1, t2, w, fused=False), batch))
+            terms.append(_assemble(tangent_x2(x1, t2, w), batch))
         out = f(*primals)
         return out, (sum(terms[1:], terms[0]) if terms else jnp.zeros_like(out))
 
     f.defjvp(f_jvp, symbolic_zeros=True)
     return f
+
+
+def _splitter(points, total):
+    """``(split, index)``: ``split(v)`` cuts the last axis of ``v`` at ``points``; ``index[start]`` is the piece.
+
+    ``jnp.split`` rather than slices: the transpose of one split is one
+    concatenation, where the transposes of slices are zero-padded full-size
+    arrays that XLA adds up one by one (measured: the weight gradient of workload
+    (c) took ~100 ms as a chain of 13 pads).
+    """
+    cuts = sorted(set(points) | {0, total})
+    index = {a: k for k, a in enumerate(cuts[:-1])}
+
+    def split(v):
+        return jnp.split(v, cuts[1:-1], axis=-1) if len(cuts) > 2 else [v]
+
+    return split, index
+
+
+def _columns(v, minor: int):
+    """The ``minor`` columns of the last axis of ``v`` as arrays without it (a split: transposes to a concatenation)."""
+    if minor == 1:
+        return [v[..., 0]]
+    return [c[..., 0] for c in jnp.split(v, minor, axis=-1)]
+
+
+def _repeat_minor(v, times: int):
+    """``v (..., 1)`` repeated along its last axis, written as a concatenation.
+
+    Equal to a broadcast, but its transpose is a sum of slices: the transpose of
+    a broadcast along a short minor axis is a reduction over it, which XLA:CPU
+    runs very slowly (measured: ~50 ms to reduce a (10000, 64, 5) array).
+    """
+    return v if times == 1 else jnp.concatenate([v] * times, axis=-1)
 
 
 def _fully_connected_tp(plan, schedule, x1, x2, w, batch):
@@ -286,63 +321,129 @@ def _fully_connected_tp(plan, schedule, x1, x2, w, batch):
             blocks.append(jnp.broadcast_to(z, batch + (mul_o, d3))[..., None, :, :])
         return blocks
 
-    return _trilinear(pieces, batch)(x1, x2, w)
+    return _trilinear(
+        pieces,
+        lambda x1, x2, w, t1, tw: pieces(x1, x2, w, fused=False, t1=t1, tw=tw),
+        lambda x1, t2, w: pieces(x1, t2, w, fused=False),
+        batch,
+    )(x1, x2, w)
 
 
 def _grouped_tp(plan, schedule, x1, x2, w, batch):
-    """Channelwise paths as broadcast multiply-adds, assembled per output shape.
+    """Channelwise paths: a fused forward, and tangents in the forms whose transposes are cheap.
 
-    The contraction over ``d1 = 2 l1 + 1`` is tiny, so instead of a batched dot
-    (its own kernel, slow for such small matrices on XLA:CPU) each group is
-    ``sum_i (a_i W) B_i``: elementwise work that XLA fuses into one loop per piece.
-    What decides the speed of those loops is the shape they iterate over: a
-    fusion whose root is the flat ``(..., n mul1 d3)`` slice of the output is
-    several times slower than the same loop over ``(..., n, mul1, d3)``, so the
-    pieces stay 4-D and :func:`_assemble` joins them (one loop per output irrep,
-    then a row-wise concatenation). Measured on workload (c) (10,000 edges,
-    float32, one thread): forward 100 ms against 160 ms for the former in-place
-    ``dynamic_update_slice`` writes of flat pieces.
-    The derivative (a ``custom_jvp``: the map is linear in each argument) uses
-    batched dots (their transposes are dots too, where the broadcast form's
-    transposes pad every slice to full size) assembled the same way.
+    Each segment ``(n paths from one x1 block a (mul1, d1), same d3)`` is
+    ``out[n, u, k] = w[n, u] sum_i a[u, i] B[n, i, k]`` with ``B = x2 @ Call``.
+
+    * Forward: ``sum_i (a_i w) B_i`` as broadcast multiply-adds that XLA fuses into
+      one loop per piece; the pieces stay 4-D and :func:`_assemble` joins them
+      (a loop whose root is the flat slice of the output ran ~5x slower).
+    * Tangent along ``(x1, w)``: the same sums written per column (``a_i``, ``B_ik``
+      and the output's ``k`` columns as separate arrays, made by splits): its
+      transpose is then elementwise multiply-adds and concatenations, with no
+      reduction over a short minor axis and no zero-padded slice transposes,
+      the two things XLA:CPU runs slowly.
+    * Tangent along ``x2``: per ``x1`` block, one batched matmul ``a (mul1, d1) @
+      dB (d1, N)`` for all its paths (``N`` = their ``n d3`` columns, from a copy
+      of ``Call`` with its columns reordered), split into the segments and scaled
+      by ``w`` repeated by :func:`_repeat_minor`; its transpose is one matmul per
+      block, the reduction over channels that the gradient along ``x2`` needs.
+
+    Measured on workload (c) (10,000 edges, float32, one thread): forward+backward
+    143-164 ms and double backward 152-175 ms, against 340-405 and 250-277 ms for
+    the former batched-dot tangents in the same runs.
     """
     from .array_api import prepare
 
     segs = schedule[4][1]
-    dtype = x1.dtype
-    # The float64 host constant, not the backend's copy: inside a trace that is a
-    # tracer, and the custom_jvp function below must not close over tracers.
-    call = np.asarray(prepare("tp", plan)[1][schedule[4][0]], dtype=np.dtype(dtype))
+    dtype = np.dtype(x1.dtype)
+    # The float64 host constants, not the backend's copies: inside a trace those are
+    # tracers, and the custom_jvp functions below must not close over tracers.
+    call = np.asarray(prepare("tp", plan)[1][schedule[4][0]], dtype=dtype)
+    split1, at1 = _splitter([c for seg in segs for c in (seg[1], seg[1] + seg[2] * seg[3])], x1.shape[-1])
+    splitw, atw = _splitter([c for seg in segs for c in (seg[7], seg[7] + seg[5] * seg[2])], w.shape[-1])
+    splitb, atb = _splitter(
+        [c for seg in segs for c in (seg[6], seg[6] + seg[5] * seg[3] * seg[4])], call.shape[1]
+    )
+    by_x1 = {}  # x1 block start -> its segments, in order
+    for si, seg in enumerate(segs):
+        by_x1.setdefault(seg[1], []).append(si)
+    call_by_x1 = {}  # Call's columns per x1 block, ordered (i, then (segment, n, k))
+    for st1, sis in by_x1.items():
+        d1 = segs[sis[0]][3]
+        cols = [
+            segs[si][6] + j * d1 * segs[si][4] + i * segs[si][4] + k
+            for i in range(d1)
+            for si in sis
+            for j in range(segs[si][5])
+            for k in range(segs[si][4])
+        ]
+        call_by_x1[st1] = np.ascontiguousarray(call[:, cols])
 
-    def pieces(x1, x2, w, fused=True, t1=None, tw=None):
-        # t1 / tw given: the tangent along (x1, w) at once, with (t1 w + x1 tw)
-        # in place of x1 w -- one dot (and one transposed dot) for both
-        bc = jnp.matmul(x2, call)
-        b2 = bc.shape[:-1]
+    def x1_block(parts, v, st1, mul1, d1, shape):
+        return parts[at1[st1]].reshape(v.shape[:-1] + shape)
+
+    def w_block(parts, v, off, n, mul1, shape):
+        return parts[atw[off]].reshape(v.shape[:-1] + shape)
+
+    def primal(x1, x2, w):
+        bcs, xs, ws = splitb(jnp.matmul(x2, call)), split1(x1), splitw(w)
         out = []
         for _, st1, mul1, d1, d3, n, col0, off, _ in segs:
-            blk = lambda v: v[..., st1 : st1 + mul1 * d1].reshape(v.shape[:-1] + (1, mul1, d1))  # noqa: E731
-            wblk = lambda v: v[..., off : off + n * mul1].reshape(v.shape[:-1] + (n, mul1, 1))  # noqa: E731
-            bg = bc[..., col0 : col0 + n * d1 * d3].reshape(b2 + (n, d1, d3))
-            if t1 is None and tw is None:
-                aw = blk(x1) * wblk(w)
-            else:
-                parts = ([blk(t1) * wblk(w)] if t1 is not None else []) + (
-                    [blk(x1) * wblk(tw)] if tw is not None else [])
-                aw = parts[0] if len(parts) == 1 else parts[0] + parts[1]
-            if fused:
-                bg = bg[..., None, :, :]
-                z = aw[..., 0:1] * bg[..., 0, :]
-                for i in range(1, d1):
-                    z = z + aw[..., i : i + 1] * bg[..., i, :]
-            else:
-                # a batched dot: its transposes are dots too (the broadcast form's
-                # are reductions XLA materialises full-size broadcasts for)
-                z = jnp.matmul(aw, bg)
+            aw = x1_block(xs, x1, st1, mul1, d1, (1, mul1, d1)) * w_block(ws, w, off, n, mul1, (n, mul1, 1))
+            bg = bcs[atb[col0]].reshape(bcs[0].shape[:-1] + (n, 1, d1, d3))
+            z = aw[..., 0:1] * bg[..., 0, :]
+            for i in range(1, d1):
+                z = z + aw[..., i : i + 1] * bg[..., i, :]
             out.append(jnp.broadcast_to(z, batch + z.shape[-3:]))
         return out
 
-    return _trilinear(pieces, batch)(x1, x2, w)
+    def tangent_x1w(x1, x2, w, t1, tw):
+        bcs, xs, ws = splitb(jnp.matmul(x2, call)), split1(x1), splitw(w)
+        ts = split1(t1) if t1 is not None else None
+        tws = splitw(tw) if tw is not None else None
+        cols_x, cols_t, out = {}, {}, []
+        for _, st1, mul1, d1, d3, n, col0, off, _ in segs:
+            if st1 not in cols_x:  # a_i as (..., 1, mul1)
+                cols_x[st1] = _columns(x1_block(xs, x1, st1, mul1, d1, (1, mul1, d1)), d1)
+                if ts is not None:
+                    cols_t[st1] = _columns(x1_block(ts, t1, st1, mul1, d1, (1, mul1, d1)), d1)
+            aw = []  # d(a_i w) = t1_i w + a_i tw, each (..., n, mul1)
+            for i in range(d1):
+                terms = []
+                if ts is not None:
+                    terms.append(cols_t[st1][i] * w_block(ws, w, off, n, mul1, (n, mul1)))
+                if tws is not None:
+                    terms.append(cols_x[st1][i] * w_block(tws, tw, off, n, mul1, (n, mul1)))
+                aw.append(terms[0] if len(terms) == 1 else terms[0] + terms[1])
+            b = _columns(bcs[atb[col0]].reshape(bcs[0].shape[:-1] + (n, d1 * d3)), d1 * d3)  # B_ik (..., n)
+            zk = []
+            for k in range(d3):
+                z = aw[0] * b[k][..., None]
+                for i in range(1, d1):
+                    z = z + aw[i] * b[i * d3 + k][..., None]
+                zk.append(z)
+            z = jnp.stack(zk, axis=-1)  # (..., n, mul1, d3)
+            out.append(jnp.broadcast_to(z, batch + z.shape[-3:]))
+        return out
+
+    def tangent_x2(x1, t2, w):
+        xs, ws = split1(x1), splitw(w)
+        out = [None] * len(segs)
+        for st1, sis in by_x1.items():
+            _, _, mul1, d1, *_ = segs[sis[0]]
+            db = jnp.matmul(t2, call_by_x1[st1])
+            db = db.reshape(db.shape[:-1] + (d1, db.shape[-1] // d1))
+            p = jnp.matmul(x1_block(xs, x1, st1, mul1, d1, (mul1, d1)), db)  # (..., mul1, N)
+            sizes = np.cumsum([segs[si][5] * segs[si][4] for si in sis])[:-1].tolist()
+            for si, q in zip(sis, jnp.split(p, sizes, axis=-1) if sizes else [p]):
+                _, _, _, _, d3, n, _, off, _ = segs[si]
+                q = jnp.swapaxes(q.reshape(q.shape[:-1] + (n, d3)), -2, -3)  # (..., n, mul1, d3)
+                z = q * _repeat_minor(w_block(ws, w, off, n, mul1, (n, mul1, 1)), d3)
+                out[si] = jnp.broadcast_to(z, batch + z.shape[-3:])
+        return out
+
+    return _trilinear(primal, tangent_x1w, tangent_x2, batch)(x1, x2, w)
 
 
 _SH_SPARSE_LMAX = 5  # above it the generic dense recursion differentiates faster (measured at lmax 8)
