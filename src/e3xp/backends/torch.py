@@ -166,11 +166,14 @@ def _small_lmul(b, a):
 def _grouped_uvu_forward(schedule, consts, x1, x2, w, batch):
     """Forward-only channelwise segments (no autograd graph, not under ``torch.compile``).
 
-    All the paths of one ``x1`` block in one batched matmul ``(..., sum d3, d1) @ (...,
-    d1, mul1)`` (larger matrices: ``bmm`` costs about a microsecond per sample and
-    matrix, whatever their size) then each path's weights multiplied straight into its
-    transposed slot of the preallocated output (``mul`` with ``out=``): one pass over
-    the output. Measured ~1.5x faster than the differentiable path on workload (c).
+    All the paths of one ``x1`` block in one batched matmul ``a (..., mul1, d1) @
+    B (..., d1, sum d3)`` (larger matrices: ``bmm`` costs about a microsecond per
+    sample and matrix, whatever their size), then each path's weights multiplied
+    straight into its slot of the preallocated output (``mul`` with ``out=``): one
+    pass over the output. The product keeps channels outside and ``k`` inside, as
+    the output does, so those writes run along rows of ``d3`` contiguous numbers:
+    measured 2.2x faster than computing ``(sum d3, mul1)`` and writing it
+    transposed (91 -> 42 ms for the l1 = 2 block of workload (c)).
     """
     ci, segs = schedule[4]
     call = consts[ci]
@@ -181,18 +184,19 @@ def _grouped_uvu_forward(schedule, consts, x1, x2, w, batch):
             at += mul1 * d3
     out = x1.new_empty(batch + (at,))
     for st1, (mul1, d1, lst) in blocks.items():
-        a = x1[..., st1 : st1 + mul1 * d1].reshape(x1.shape[:-1] + (mul1, d1)).transpose(-1, -2)
+        a = x1[..., st1 : st1 + mul1 * d1].reshape(x1.shape[:-1] + (mul1, d1))
         cblk = torch.cat(
             [call[:, c : c + d1 * d3].reshape(-1, d1, d3).transpose(1, 2).reshape(-1, d3 * d1) for c, d3, _, _ in lst],
             dim=1,
         )
         bt = torch.matmul(x2, cblk)
-        bt = bt.reshape(bt.shape[:-1] + (-1, d1))  # (..., sum d3, d1)
-        z = bt * a if d1 == 1 else torch.matmul(bt, a.contiguous())  # (..., sum d3, mul1)
+        bt = bt.reshape(bt.shape[:-1] + (-1, d1)).transpose(-1, -2)  # (..., d1, sum d3)
+        # (..., mul1, sum d3); a contiguous: another batch stride sends bmm to a per-sample loop
+        z = a * bt if d1 == 1 else torch.matmul(a.contiguous(), bt)
         r = 0
         for _, d3, woff, o in lst:
-            dst = out[..., o : o + mul1 * d3].view(batch + (mul1, d3)).transpose(-1, -2)
-            torch.mul(z[..., r : r + d3, :], w[..., woff : woff + mul1].unsqueeze(-2), out=dst)
+            dst = out[..., o : o + mul1 * d3].view(batch + (mul1, d3))
+            torch.mul(z[..., r : r + d3], w[..., woff : woff + mul1].unsqueeze(-1), out=dst)
             r += d3
     return out
 
