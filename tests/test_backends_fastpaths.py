@@ -163,28 +163,62 @@ def test_jax_fast_path_derivatives(case):
     rng = np.random.default_rng(4)
     dims = (plan.irreps_in1.dim, plan.irreps_in2.dim, plan.weight_numel)
     np_args = [rng.normal(size=lead + (n,)) for lead, n in zip(_JAX_DERIVATIVE_SHAPES[case], dims)]
+    _check_jax_derivatives(be, plan, np_args, rng, vmap=case == "per-edge")
+
+
+@pytest.mark.skipif(not HAS["jax"], reason="jax is not installed")
+@pytest.mark.parametrize("case", ["per-edge", "broadcast"])
+def test_jax_unweighted_fast_path_derivatives(case):
+    """Full products ("cg" segments) take the same custom_jvp path, without weights."""
+    be = get_backend("jax")
+    plan = P.full_tensor_product_plan("3x0e+2x1o+2x2e", "0e+1o+2e+3o")
+    assert {seg[0] for seg in prepare("tp", plan)[0][4][1]} == {"cg"}
+    rng = np.random.default_rng(6)
+    lead = _JAX_DERIVATIVE_SHAPES[case]
+    np_args = [rng.normal(size=lead[0] + (plan.irreps_in1.dim,)), rng.normal(size=lead[1] + (plan.irreps_in2.dim,))]
+    _check_jax_derivatives(be, plan, np_args, rng, vmap=case == "per-edge")
+
+
+def _check_jax_derivatives(be, plan, np_args, rng, vmap):
+    """jvp, grad and grad of grad of ``be.tensor_product(plan, ...)`` against the reference's differences."""
+    import jax
+    import jax.numpy as jnp
+
+    n = len(np_args)  # (x1, x2) or (x1, x2, w)
     batch = np.broadcast_shapes(*(a.shape[:-1] for a in np_args[:2]))
     dirs = [rng.normal(size=a.shape) for a in np_args]
     r = rng.normal(size=batch + (plan.irreps_out.dim,))
     args = [jnp.asarray(a) for a in np_args]
-    f = lambda a, b, c: be.tensor_product(plan, a, b, c)  # noqa: E731
+    f = lambda *a: be.tensor_product(plan, *a)  # noqa: E731
     fd = _fd_directional(plan, np_args, dirs)
     # forward mode, reverse mode and their agreement with the reference
     _, tangent = jax.jvp(f, tuple(args), tuple(jnp.asarray(d) for d in dirs))
     assert _err(np.asarray(tangent), fd) < 1e-8
-    grads = jax.grad(lambda *a: jnp.sum(f(*a) * r), argnums=(0, 1, 2))(*args)
+    grads = jax.grad(lambda *a: jnp.sum(f(*a) * r), argnums=tuple(range(n)))(*args)
     lhs = sum(float(np.sum(np.asarray(g) * d)) for g, d in zip(grads, dirs))
     assert abs(lhs - float(np.sum(r * fd))) < 1e-7 * max(1.0, abs(lhs))
-    # grad of grad: the second derivative of the trilinear map along (x1, w) is again a
-    # tensor product, so it must equal the first derivative of its reference
-    h = jax.jit(lambda a, c: jnp.sum(jax.grad(lambda b: jnp.sum(f(a, b, c) * r))(args[1]) ** 2))
-    g2 = jax.grad(h, argnums=1)(args[0], args[2])
+    # grad of grad (what force training needs): the gradient along x2 is again
+    # multilinear, so its derivative along the other inputs is checked against
+    # central differences of the jitted function itself
+    others = [k for k in range(n) if k != 1]
+
+    def h(*rest):
+        full = list(args)
+        for k, v in zip(others, rest):
+            full[k] = v
+        gx2 = jax.grad(lambda b: jnp.sum(f(*full[:1], b, *full[2:]) * r))(full[1])
+        return jnp.sum(gx2**2)
+
+    h = jax.jit(h)
+    rest = [args[k] for k in others]
+    g2 = jax.grad(h, argnums=tuple(range(len(rest))))(*rest)
     eps = 1e-5
-    d = rng.normal(size=args[2].shape)
-    num = (h(args[0], args[2] + eps * d) - h(args[0], args[2] - eps * d)) / (2 * eps)
-    assert abs(float(np.sum(np.asarray(g2) * d)) - float(num)) < 1e-6 * max(1.0, abs(float(num)))
-    if case == "per-edge":  # vmap over a leading axis equals the batched call
-        v = jax.vmap(lambda a, b, c: f(a[None], b[None], c[None])[0])(*args)
+    ds = [rng.normal(size=a.shape) for a in rest]
+    num = (h(*(a + eps * d for a, d in zip(rest, ds))) - h(*(a - eps * d for a, d in zip(rest, ds)))) / (2 * eps)
+    lhs2 = sum(float(np.sum(np.asarray(g) * d)) for g, d in zip(g2, ds))
+    assert abs(lhs2 - float(num)) < 1e-6 * max(1.0, abs(float(num)))
+    if vmap:  # vmap over a leading axis equals the batched call
+        v = jax.vmap(lambda *a: f(*(x[None] for x in a))[0])(*args)
         assert _err(np.asarray(v), P.execute_plan_reference(plan, *np_args)) < 1e-12
 
 

@@ -171,7 +171,7 @@ def _tensor_product(be, plan, x1, x2, w):
     kinds = {seg[0] for seg in schedule[4][1]} if schedule[4] is not None else {"blk"}
     if kinds == {"uvw"} and shared:
         return _fully_connected_tp(plan, schedule, x1, x2, w, batch)
-    if kinds != {"grp"}:
+    if kinds not in ({"grp"}, {"cg"}):
         # the custom derivative of _grouped_tp relies on every path being a grouped one
         return array_api.execute_tp(be, schedule, consts, x1, x2, w, shared, batch)
     return _grouped_tp(plan, schedule, x1, x2, w, batch)
@@ -197,7 +197,7 @@ def _assemble(parts, batch):
     return flat[0] if len(flat) == 1 else jnp.concatenate(flat, axis=-1)
 
 
-def _trilinear(primal, tangent_x1w, tangent_x2, batch):
+def _trilinear(primal, tangent_x1w, tangent_x2, batch, weighted=True):
     """``f(x1, x2, w) = _assemble(primal(x1, x2, w))``, with a ``custom_jvp`` for a map linear in each argument.
 
     ``primal`` gives the output pieces in the forward's (fused) form;
@@ -205,8 +205,29 @@ def _trilinear(primal, tangent_x1w, tangent_x2, batch):
     pass (``t1`` or ``tw`` may be None); ``tangent_x2(x1, t2, w)`` those along ``x2``.
     The tangents are free to use another form than the forward: reverse mode
     transposes *them*, so each is written so that its transpose is cheap.
+    ``weighted=False``: a bilinear map of ``(x1, x2)``; ``w`` is ignored and the
+    functions get ``w = tw = None``.
     """
     from jax.custom_derivatives import SymbolicZero
+
+    if not weighted:  # the same map of (x1, x2) alone, its functions called with w = None
+        @jax.custom_jvp
+        def g(x1, x2):
+            return _assemble(primal(x1, x2, None), batch)
+
+        def g_jvp(primals, tangents):
+            x1, x2 = primals
+            t1, t2 = (None if isinstance(t, SymbolicZero) else t for t in tangents)
+            terms = []
+            if t1 is not None:
+                terms.append(_assemble(tangent_x1w(x1, x2, None, t1, None), batch))
+            if t2 is not None:
+                terms.append(_assemble(tangent_x2(x1, t2, None), batch))
+            out = g(*primals)
+            return out, (sum(terms[1:], terms[0]) if terms else jnp.zeros_like(out))
+
+        g.defjvp(g_jvp, symbolic_zeros=True)
+        return lambda x1, x2, w: g(x1, x2)
 
     @jax.custom_jvp
     def f(x1, x2, w):
@@ -355,42 +376,49 @@ def _grouped_tp(plan, schedule, x1, x2, w, batch):
     """
     from .array_api import prepare
 
-    segs = schedule[4][1]
+    # (start1, mul1, d1, d3, n, col0, weight offset or None): "grp" segments and the
+    # unweighted "cg" ones (full tensor products), never both in one plan
+    segs = [tuple(seg[1:7]) + ((seg[7],) if seg[0] == "grp" else (None,)) for seg in schedule[4][1]]
+    weighted = segs[0][6] is not None
     dtype = np.dtype(x1.dtype)
     # The float64 host constants, not the backend's copies: inside a trace those are
     # tracers, and the custom_jvp functions below must not close over tracers.
     call = np.asarray(prepare("tp", plan)[1][schedule[4][0]], dtype=dtype)
-    split1, at1 = _splitter([c for seg in segs for c in (seg[1], seg[1] + seg[2] * seg[3])], x1.shape[-1])
-    splitw, atw = _splitter([c for seg in segs for c in (seg[7], seg[7] + seg[5] * seg[2])], w.shape[-1])
-    splitb, atb = _splitter(
-        [c for seg in segs for c in (seg[6], seg[6] + seg[5] * seg[3] * seg[4])], call.shape[1]
-    )
+    split1, at1 = _splitter([c for st1, mul1, d1, *_ in segs for c in (st1, st1 + mul1 * d1)], x1.shape[-1])
+    if weighted:
+        splitw, atw = _splitter([c for _, mul1, _, _, n, _, off in segs for c in (off, off + n * mul1)],
+                                w.shape[-1])
+    splitb, atb = _splitter([c for _, _, d1, d3, n, col0, _ in segs for c in (col0, col0 + n * d1 * d3)],
+                            call.shape[1])
     by_x1 = {}  # x1 block start -> its segments, in order
     for si, seg in enumerate(segs):
-        by_x1.setdefault(seg[1], []).append(si)
+        by_x1.setdefault(seg[0], []).append(si)
     call_by_x1 = {}  # Call's columns per x1 block, ordered (i, then (segment, n, k))
     for st1, sis in by_x1.items():
-        d1 = segs[sis[0]][3]
+        d1 = segs[sis[0]][2]
         cols = [
-            segs[si][6] + j * d1 * segs[si][4] + i * segs[si][4] + k
+            segs[si][5] + j * d1 * segs[si][3] + i * segs[si][3] + k
             for i in range(d1)
             for si in sis
-            for j in range(segs[si][5])
-            for k in range(segs[si][4])
+            for j in range(segs[si][4])
+            for k in range(segs[si][3])
         ]
         call_by_x1[st1] = np.ascontiguousarray(call[:, cols])
 
     def x1_block(parts, v, st1, mul1, d1, shape):
         return parts[at1[st1]].reshape(v.shape[:-1] + shape)
 
-    def w_block(parts, v, off, n, mul1, shape):
+    def w_block(parts, v, off, shape):
         return parts[atw[off]].reshape(v.shape[:-1] + shape)
 
     def primal(x1, x2, w):
-        bcs, xs, ws = splitb(jnp.matmul(x2, call)), split1(x1), splitw(w)
+        bcs, xs = splitb(jnp.matmul(x2, call)), split1(x1)
+        ws = splitw(w) if weighted else None
         out = []
-        for _, st1, mul1, d1, d3, n, col0, off, _ in segs:
-            aw = x1_block(xs, x1, st1, mul1, d1, (1, mul1, d1)) * w_block(ws, w, off, n, mul1, (n, mul1, 1))
+        for st1, mul1, d1, d3, n, col0, off in segs:
+            aw = x1_block(xs, x1, st1, mul1, d1, (1, mul1, d1))
+            if weighted:
+                aw = aw * w_block(ws, w, off, (n, mul1, 1))
             bg = bcs[atb[col0]].reshape(bcs[0].shape[:-1] + (n, 1, d1, d3))
             z = aw[..., 0:1] * bg[..., 0, :]
             for i in range(1, d1):
@@ -399,22 +427,23 @@ def _grouped_tp(plan, schedule, x1, x2, w, batch):
         return out
 
     def tangent_x1w(x1, x2, w, t1, tw):
-        bcs, xs, ws = splitb(jnp.matmul(x2, call)), split1(x1), splitw(w)
+        bcs, xs = splitb(jnp.matmul(x2, call)), split1(x1)
+        ws = splitw(w) if weighted else None
         ts = split1(t1) if t1 is not None else None
         tws = splitw(tw) if tw is not None else None
         cols_x, cols_t, out = {}, {}, []
-        for _, st1, mul1, d1, d3, n, col0, off, _ in segs:
+        for st1, mul1, d1, d3, n, col0, off in segs:
             if st1 not in cols_x:  # a_i as (..., 1, mul1)
                 cols_x[st1] = _columns(x1_block(xs, x1, st1, mul1, d1, (1, mul1, d1)), d1)
                 if ts is not None:
                     cols_t[st1] = _columns(x1_block(ts, t1, st1, mul1, d1, (1, mul1, d1)), d1)
-            aw = []  # d(a_i w) = t1_i w + a_i tw, each (..., n, mul1)
+            aw = []  # d(a_i w) = t1_i w + a_i tw, each (..., n, mul1); unweighted: t1_i (..., 1, mul1)
             for i in range(d1):
                 terms = []
                 if ts is not None:
-                    terms.append(cols_t[st1][i] * w_block(ws, w, off, n, mul1, (n, mul1)))
+                    terms.append(cols_t[st1][i] * w_block(ws, w, off, (n, mul1)) if weighted else cols_t[st1][i])
                 if tws is not None:
-                    terms.append(cols_x[st1][i] * w_block(tws, tw, off, n, mul1, (n, mul1)))
+                    terms.append(cols_x[st1][i] * w_block(tws, tw, off, (n, mul1)))
                 aw.append(terms[0] if len(terms) == 1 else terms[0] + terms[1])
             b = _columns(bcs[atb[col0]].reshape(bcs[0].shape[:-1] + (n, d1 * d3)), d1 * d3)  # B_ik (..., n)
             zk = []
@@ -428,21 +457,28 @@ def _grouped_tp(plan, schedule, x1, x2, w, batch):
         return out
 
     def tangent_x2(x1, t2, w):
-        xs, ws = split1(x1), splitw(w)
+        xs = split1(x1)
+        ws = splitw(w) if weighted else None
         out = [None] * len(segs)
         for st1, sis in by_x1.items():
-            _, _, mul1, d1, *_ = segs[sis[0]]
+            _, mul1, d1, *_ = segs[sis[0]]
             db = jnp.matmul(t2, call_by_x1[st1])
             db = db.reshape(db.shape[:-1] + (d1, db.shape[-1] // d1))
             p = jnp.matmul(x1_block(xs, x1, st1, mul1, d1, (mul1, d1)), db)  # (..., mul1, N)
-            sizes = np.cumsum([segs[si][5] * segs[si][4] for si in sis])[:-1].tolist()
+            sizes = np.cumsum([segs[si][4] * segs[si][3] for si in sis])[:-1].tolist()
             for si, q in zip(sis, jnp.split(p, sizes, axis=-1) if sizes else [p]):
-                _, _, _, _, d3, n, _, off, _ = segs[si]
-                q = jnp.swapaxes(q.reshape(q.shape[:-1] + (n, d3)), -2, -3)  # (..., n, mul1, d3)
-                z = q * _repeat_minor(w_block(ws, w, off, n, mul1, (n, mul1, 1)), d3)
+                _, _, _, d3, n, _, off = segs[si]
+                z = jnp.swapaxes(q.reshape(q.shape[:-1] + (n, d3)), -2, -3)  # (..., n, mul1, d3)
+                if weighted:
+                    z = z * _repeat_minor(w_block(ws, w, off, (n, mul1, 1)), d3)
                 out[si] = jnp.broadcast_to(z, batch + z.shape[-3:])
         return out
 
+    if not weighted:
+        # bilinear: the tangent along x1 is the x2 form with the roles swapped,
+        # t1 @ (x2 @ Call), one matmul per x1 block (as is its transpose)
+        return _trilinear(primal, lambda x1, x2, w, t1, tw: tangent_x2(t1, x2, None), tangent_x2, batch,
+                          weighted=False)(x1, x2, None)
     return _trilinear(primal, tangent_x1w, tangent_x2, batch)(x1, x2, w)
 
 
