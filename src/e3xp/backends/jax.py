@@ -304,36 +304,55 @@ def _fully_connected_tp(plan, schedule, x1, x2, w, batch):
         for j, (st1, mul1, d1, _, off) in enumerate(seg[3]):
             by_x1.setdefault((st1, mul1, d1), []).append((si, j, off, seg[1]))
 
-    def pieces(x1, x2, w, fused=True, t1=None, tw=None):
-        # t1 / tw given: the tangent along (x1, w), t1 W + x1 tW mixed in place of x1 W
-        bc = jnp.matmul(x2, call)
-        b2 = bc.shape[:-1]
+    split1, at1 = _splitter([c for st1, mul1, d1 in by_x1 for c in (st1, st1 + mul1 * d1)], x1.shape[-1])
+    splitb, atb = _splitter(
+        [c for seg in segs for _, _, d1, col, _ in seg[3] for c in (col, col + d1 * seg[2])], call.shape[1]
+    )
+
+    def pieces(x1, x2, w, form="fused", t1=None, tw=None):
+        # t1 / tw given: the tangent along (x1, w), t1 W + x1 tW mixed in place of x1 W.
+        # form: "fused" (the forward), "columns" (the (x1, w) tangent: per-column
+        # multiply-adds, transposed into multiply-adds) or "dot" (the x2 tangent: one
+        # batched dot per output block, transposed into one dot)
+        bcs = splitb(jnp.matmul(x2, call))
+        b2 = bcs[0].shape[:-1]
+        xs = split1(x1)
+        ts1 = split1(t1) if t1 is not None else None
         mixed = {}
         for (st1, mul1, d1), lst in by_x1.items():
-            def mix(x, v):
-                a = x[..., st1 : st1 + mul1 * d1].reshape(x.shape[:-1] + (mul1, d1))
+            def mix(x, parts, v):
+                a = parts[at1[st1]].reshape(x.shape[:-1] + (mul1, d1))
                 vs = [v[off : off + mul1 * mo].reshape(mul1, mo) for _, _, off, mo in lst]
                 vcat = vs[0] if len(vs) == 1 else jnp.concatenate(vs, axis=-1)
                 return jnp.einsum("...ui,uq->...iq", a, vcat)  # (..., d1, sum of mul_o)
             if t1 is None and tw is None:
-                t = mix(x1, w)
+                t = mix(x1, xs, w)
             else:
-                terms = ([mix(t1, w)] if t1 is not None else []) + ([mix(x1, tw)] if tw is not None else [])
+                terms = ([mix(t1, ts1, w)] if t1 is not None else []) + ([mix(x1, xs, tw)] if tw is not None else [])
                 t = terms[0] if len(terms) == 1 else terms[0] + terms[1]
-            at = 0
-            for si, j, _, mul_o in lst:
-                mixed[(si, j)] = t[..., at : at + mul_o]
-                at += mul_o
+            cuts = np.cumsum([mo for *_, mo in lst])[:-1].tolist()
+            for (si, j, _, _), chunk in zip(lst, jnp.split(t, cuts, axis=-1) if cuts else [t]):
+                mixed[(si, j)] = chunk
         blocks = []
         for si, (_, mul_o, d3, entries) in enumerate(segs):
             ts = [mixed[(si, j)] for j in range(len(entries))]
-            bgs = [bc[..., col : col + d1 * d3].reshape(b2 + (d1, d3)) for _, _, d1, col, _ in entries]
-            if fused:
+            bgs = [bcs[atb[col]].reshape(b2 + (d1, d3)) for _, _, d1, col, _ in entries]
+            if form == "fused":
                 z = None
                 for tp, bg in zip(ts, bgs):
                     for i in range(bg.shape[-2]):
                         term = tp[..., i, :, None] * bg[..., i, None, :]
                         z = term if z is None else z + term
+            elif form == "columns":
+                zk = [None] * d3
+                for tp, bg in zip(ts, bgs):
+                    rows = _columns(jnp.swapaxes(tp, -1, -2), tp.shape[-2])  # t_p[i] (..., mul_o)
+                    cols = _columns(bg.reshape(bg.shape[:-2] + (-1,)), bg.shape[-2] * d3)  # B_p[i, k] (...)
+                    for i, row in enumerate(rows):
+                        for k in range(d3):
+                            term = row * cols[i * d3 + k][..., None]
+                            zk[k] = term if zk[k] is None else zk[k] + term
+                z = jnp.stack(zk, axis=-1)
             else:
                 # one dot over all the paths' (i) rows: its transposes are dots and slices
                 tk = ts[0] if len(ts) == 1 else jnp.concatenate(ts, axis=-2)
@@ -344,8 +363,8 @@ def _fully_connected_tp(plan, schedule, x1, x2, w, batch):
 
     return _trilinear(
         pieces,
-        lambda x1, x2, w, t1, tw: pieces(x1, x2, w, fused=False, t1=t1, tw=tw),
-        lambda x1, t2, w: pieces(x1, t2, w, fused=False),
+        lambda x1, x2, w, t1, tw: pieces(x1, x2, w, form="columns", t1=t1, tw=tw),
+        lambda x1, t2, w: pieces(x1, t2, w, form="dot"),
         batch,
     )(x1, x2, w)
 
