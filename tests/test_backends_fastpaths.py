@@ -320,8 +320,10 @@ def test_jax_fully_connected_fast_path_derivatives():
 
 
 @pytest.mark.skipif(not HAS["jax"], reason="jax is not installed")
-def test_jax_sparse_spherical_harmonics_match_generic():
-    """The sparse elementwise harmonics equal the generic recursion, with their derivatives."""
+@pytest.mark.parametrize("dense", [False, True])
+def test_jax_spherical_harmonics_fast_paths_match_generic(dense):
+    """The sparse elementwise harmonics (lmax <= _SH_SPARSE_LMAX) and the dense recursion
+    with its own custom_jvp (above) equal the generic recursion, with their derivatives."""
     import jax
     import jax.numpy as jnp
 
@@ -333,8 +335,15 @@ def test_jax_sparse_spherical_harmonics_match_generic():
     rng = np.random.default_rng(9)
     v = rng.normal(size=(3, 5, 3))
     v[1, 2] = 0.0  # the zero vector goes through the guarded branch
-    shp = spherical_harmonics_plan(jb._SH_SPARSE_LMAX)
-    cases = (([0, 3, 1, jb._SH_SPARSE_LMAX], True, "component"), (2, False, "norm"), ([3], True, "integral"), (0, True, "norm"))
+    if dense:  # every case's largest degree above the sparse threshold
+        top = jb._SH_SPARSE_LMAX + 3
+        shp = spherical_harmonics_plan(top)
+        cases = (([0, 3, 1, top], True, "component"), (top, False, "norm"), ([top], True, "integral"),
+                 ([top - 2, 0], True, "norm"))
+    else:
+        shp = spherical_harmonics_plan(jb._SH_SPARSE_LMAX)
+        cases = (([0, 3, 1, jb._SH_SPARSE_LMAX], True, "component"), (2, False, "norm"), ([3], True, "integral"),
+                 (0, True, "norm"))
     for ls, normalize, normalization in cases:
         ref = evaluate_plan_numpy(shp, v, ls, normalize=normalize, normalization=normalization)
         fast = lambda x: jb._spherical_harmonics(be, shp, x, array_api._ls_tuple(ls), normalize, normalization)
@@ -356,10 +365,6 @@ def test_jax_sparse_spherical_harmonics_match_generic():
         assert _err(np.asarray(jf), np.asarray(jg)) < 1e-12
         vm = jax.vmap(fast)(jnp.asarray(v))
         assert _err(np.asarray(vm), ref) < 1e-12
-    # above the threshold the generic executor runs
-    shp8 = spherical_harmonics_plan(jb._SH_SPARSE_LMAX + 1)
-    ref = evaluate_plan_numpy(shp8, v, jb._SH_SPARSE_LMAX + 1)
-    assert _err(np.asarray(be.spherical_harmonics(shp8, jnp.asarray(v), jb._SH_SPARSE_LMAX + 1)), ref) < 1e-12
 
 
 @pytest.mark.skipif(not HAS["torch"], reason="torch is not installed")

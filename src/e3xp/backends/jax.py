@@ -210,21 +210,23 @@ def _trilinear(primal, tangent_x1w, tangent_x2, batch, weighted=True):
     """
     from jax.custom_derivatives import SymbolicZero
 
-    if not weighted:  # the same map of (x1, x2) alone, its functions called with w = None
+    def tangent(out, x1, x2, w, t1, t2, tw):
+        t1, t2, tw = (None if isinstance(t, SymbolicZero) else t for t in (t1, t2, tw))
+        terms = []
+        if t1 is not None or tw is not None:
+            terms.append(_assemble(tangent_x1w(x1, x2, w, t1, tw), batch))
+        if t2 is not None:
+            terms.append(_assemble(tangent_x2(x1, t2, w), batch))
+        return sum(terms[1:], terms[0]) if terms else jnp.zeros_like(out)
+
+    if not weighted:  # the same map of (x1, x2) alone, its functions called with w = tw = None
         @jax.custom_jvp
         def g(x1, x2):
             return _assemble(primal(x1, x2, None), batch)
 
         def g_jvp(primals, tangents):
-            x1, x2 = primals
-            t1, t2 = (None if isinstance(t, SymbolicZero) else t for t in tangents)
-            terms = []
-            if t1 is not None:
-                terms.append(_assemble(tangent_x1w(x1, x2, None, t1, None), batch))
-            if t2 is not None:
-                terms.append(_assemble(tangent_x2(x1, t2, None), batch))
             out = g(*primals)
-            return out, (sum(terms[1:], terms[0]) if terms else jnp.zeros_like(out))
+            return out, tangent(out, *primals, None, tangents[0], tangents[1], None)
 
         g.defjvp(g_jvp, symbolic_zeros=True)
         return lambda x1, x2, w: g(x1, x2)
@@ -234,15 +236,8 @@ def _trilinear(primal, tangent_x1w, tangent_x2, batch, weighted=True):
         return _assemble(primal(x1, x2, w), batch)
 
     def f_jvp(primals, tangents):
-        x1, x2, w = primals
-        t1, t2, tw = (None if isinstance(t, SymbolicZero) else t for t in tangents)
-        terms = []
-        if t1 is not None or tw is not None:
-            terms.append(_assemble(tangent_x1w(x1, x2, w, t1, tw), batch))
-        if t2 is not None:
-            terms.append(_assemble(tangent_x2(x1, t2, w), batch))
         out = f(*primals)
-        return out, (sum(terms[1:], terms[0]) if terms else jnp.zeros_like(out))
+        return out, tangent(out, *primals, *tangents)
 
     f.defjvp(f_jvp, symbolic_zeros=True)
     return f
@@ -516,17 +511,71 @@ def _spherical_harmonics(be, plan, vectors, ls, normalize, normalization):
     forward+backward. The sums skip exact zeros only, so the numbers are the
     plan's up to rounding. For larger ``lmax`` the fused derivative of the long
     chain becomes slower than that of the dense recursion (measured at lmax 8:
-    about 1.5x), so those run the generic executor.
+    about 1.5x), so those run :func:`_dense_harmonics`.
     """
     from . import array_api
 
     ls = array_api.check_sh_inputs(be, plan, vectors, ls, normalization)
     lmax, ls, factors = array_api.prepare("sh", (plan.lmax, ls, normalization))[0]
-    if lmax > _SH_SPARSE_LMAX:
-        return array_api.spherical_harmonics(be, plan, vectors, ls, normalize, normalization)
     x = array_api.unit_vectors(jnp, vectors) if normalize else vectors
+    if lmax > _SH_SPARSE_LMAX:
+        mats = array_api.prepare("sh", (plan.lmax, ls, normalization))[1]
+        return _dense_harmonics(lmax, ls, factors, mats)(x)
     terms = array_api.sparse_sh_terms((plan.lmax, ls, normalization))
     return jnp.stack(array_api.sparse_sh_columns(jnp, [x[..., j] for j in range(3)], ls, factors, terms), axis=-1)
+
+
+def _dense_harmonics(lmax, ls, factors, mats):
+    """The dense recursion ``y_l = (y_{l-1} (x) v) @ M_l`` with a ``custom_jvp`` written for its transpose.
+
+    The forward is the generic executor's: one outer product and one matmul per
+    degree. Its plain derivative transposes the outer product's broadcast of
+    ``y_{l-1}`` along the short ``v`` axis into a reduction over that minor axis
+    of size 3, which XLA:CPU runs very slowly. The tangent is written instead
+    with ``M_l`` split by the ``v`` component, ``dy_l = sum_j (dy_{l-1} v_j +
+    y_{l-1} dv_j) @ M_l^j``, and ``v_j`` repeated by :func:`_repeat_minor`:
+    its transpose is matmuls and elementwise work. Measured at lmax 8 on 10^6
+    float32 vectors: forward+backward 1142 -> about 400 ms, the forward unchanged.
+    """
+    mats = [np.asarray(m) for m in mats]  # host float64: the custom_jvp must not close over tracers
+    split = [[m[j::3] for j in range(3)] for m in mats]  # M_l rows are (i, j), j the v component
+
+    def degrees(v):
+        batch = v.shape[:-1]
+        ys = [jnp.ones_like(v[..., :1])]
+        for l in range(1, lmax + 1):
+            outer = ys[-1][..., :, None] * v[..., None, :]
+            ys.append(jnp.matmul(outer.reshape(batch + (3 * (2 * l - 1),)), mats[l - 1].astype(v.dtype)))
+        return ys
+
+    def assemble(ys):
+        parts = [ys[l] if f == 1.0 else ys[l] * f for l, f in zip(ls, factors)]
+        return parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=-1)
+
+    @jax.custom_jvp
+    def f(v):
+        return assemble(degrees(v))
+
+    def f_jvp(primals, tangents):
+        (v,), (dv,) = primals, tangents
+        ys = degrees(v)
+        vs = [v[..., j : j + 1] for j in range(3)]
+        dvs = [dv[..., j : j + 1] for j in range(3)]
+        dys = [jnp.zeros_like(ys[0])]
+        for l in range(1, lmax + 1):
+            acc = None
+            for j in range(3):
+                m = split[l - 1][j].astype(v.dtype)
+                arg = ys[l - 1] * _repeat_minor(dvs[j], 2 * l - 1)
+                if l > 1:
+                    arg = arg + dys[l - 1] * _repeat_minor(vs[j], 2 * l - 1)
+                t = jnp.matmul(arg, m)
+                acc = t if acc is None else acc + t
+            dys.append(acc)
+        return assemble(ys), assemble(dys)
+
+    f.defjvp(f_jvp)
+    return f
 
 
 def _jitted() -> dict:
