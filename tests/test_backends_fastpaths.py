@@ -112,6 +112,21 @@ def _fd_directional(plan, args, dirs, h=1e-5):
     return (P.execute_plan_reference(plan, *plus) - P.execute_plan_reference(plan, *minus)) / (2 * h)
 
 
+def _torch_vjp_matches_fd(plan, f, args, gen):
+    """Vector-Jacobian products of ``f`` against the reference's finite differences,
+    ``<J^T r, d> = <r, J d>``; returns ``(r, the gradients)``."""
+    import torch
+
+    dirs = [torch.randn(a.shape, dtype=torch.float64, generator=gen) for a in args]
+    batch = torch.broadcast_shapes(*(a.shape[:-1] for a in args[:2]))
+    r = torch.randn(*batch, plan.irreps_out.dim, dtype=torch.float64, generator=gen)
+    grads = torch.autograd.grad(f(*args), args, r)
+    fd = _fd_directional(plan, [a.detach().numpy() for a in args], [d.numpy() for d in dirs])
+    lhs = sum(float((g * d).sum()) for g, d in zip(grads, dirs))
+    assert abs(lhs - float((r.numpy() * fd).sum())) < 1e-7 * max(1.0, abs(lhs))
+    return r, grads
+
+
 @pytest.mark.skipif(not HAS["torch"], reason="torch is not installed")
 def test_torch_fast_path_autograd_and_compile():
     import torch
@@ -125,13 +140,7 @@ def test_torch_fast_path_autograd_and_compile():
             for s in ((3, plan.irreps_in1.dim), (3, plan.irreps_in2.dim), wshape + (plan.weight_numel,))
         ]
         f = lambda a, b, c: be.tensor_product(plan, a, b, c)  # noqa: E731
-        # vector-Jacobian products against the reference's finite differences: <r, J d> = <J^T r, d>
-        dirs = [torch.randn(a.shape, dtype=torch.float64, generator=gen) for a in args]
-        r = torch.randn(3, plan.irreps_out.dim, dtype=torch.float64, generator=gen)
-        grads = torch.autograd.grad(f(*args), args, r)
-        fd = _fd_directional(plan, [a.detach().numpy() for a in args], [d.numpy() for d in dirs])
-        lhs = sum(float((g * d).sum()) for g, d in zip(grads, dirs))
-        assert abs(lhs - float((r.numpy() * fd).sum())) < 1e-7 * max(1.0, abs(lhs)), key
+        r, grads = _torch_vjp_matches_fd(plan, f, args, gen)
     tiny = P.channelwise_tensor_product_plan("2x0e+1x1o", "0e+1o")  # grouped too, cheap to check
     small = [
         torch.randn(2, n, dtype=torch.float64, generator=gen, requires_grad=True)
@@ -161,12 +170,7 @@ def test_torch_unweighted_groups_autograd():
         args = [torch.randn(3, n, dtype=torch.float64, generator=gen, requires_grad=True)
                 for n in (plan.irreps_in1.dim, plan.irreps_in2.dim)]
         f = lambda a, b: be.tensor_product(plan, a, b)  # noqa: E731
-        dirs = [torch.randn(a.shape, dtype=torch.float64, generator=gen) for a in args]
-        r = torch.randn(3, plan.irreps_out.dim, dtype=torch.float64, generator=gen)
-        grads = torch.autograd.grad(f(*args), args, r)
-        fd = _fd_directional(plan, [a.detach().numpy() for a in args], [d.numpy() for d in dirs])
-        lhs = sum(float((g * d).sum()) for g, d in zip(grads, dirs))
-        assert abs(lhs - float((r.numpy() * fd).sum())) < 1e-7 * max(1.0, abs(lhs)), kinds
+        _torch_vjp_matches_fd(plan, f, args, gen)
         with torch.no_grad():  # the forward-only path gives the same numbers
             assert _err(f(*args).numpy(), P.execute_plan_reference(plan, *(a.detach().numpy() for a in args))) < 1e-12
         torch._dynamo.reset()

@@ -384,6 +384,10 @@ def _grouped_tp(plan, schedule, x1, x2, w, batch):
       by ``w`` repeated by :func:`_repeat_minor`; its transpose is one matmul per
       block, the reduction over channels that the gradient along ``x2`` needs.
 
+    Unweighted ``"cg"`` segments (full tensor products) are the same map without
+    ``w``: bilinear, so their tangent along ``x1`` is the ``x2`` form with the roles
+    of the operands swapped.
+
     Measured on workload (c) (10,000 edges, float32, one thread): forward+backward
     143-164 ms and double backward 152-175 ms, against 340-405 and 250-277 ms for
     the former batched-dot tangents in the same runs.
@@ -419,7 +423,7 @@ def _grouped_tp(plan, schedule, x1, x2, w, batch):
         ]
         call_by_x1[st1] = np.ascontiguousarray(call[:, cols])
 
-    def x1_block(parts, v, st1, mul1, d1, shape):
+    def x1_block(parts, v, st1, shape):
         return parts[at1[st1]].reshape(v.shape[:-1] + shape)
 
     def w_block(parts, v, off, shape):
@@ -430,7 +434,7 @@ def _grouped_tp(plan, schedule, x1, x2, w, batch):
         ws = splitw(w) if weighted else None
         out = []
         for st1, mul1, d1, d3, n, col0, off in segs:
-            aw = x1_block(xs, x1, st1, mul1, d1, (1, mul1, d1))
+            aw = x1_block(xs, x1, st1, (1, mul1, d1))
             if weighted:
                 aw = aw * w_block(ws, w, off, (n, mul1, 1))
             bg = bcs[atb[col0]].reshape(bcs[0].shape[:-1] + (n, 1, d1, d3))
@@ -440,22 +444,21 @@ def _grouped_tp(plan, schedule, x1, x2, w, batch):
             out.append(jnp.broadcast_to(z, batch + z.shape[-3:]))
         return out
 
-    def tangent_x1w(x1, x2, w, t1, tw):
-        bcs, xs = splitb(jnp.matmul(x2, call)), split1(x1)
-        ws = splitw(w) if weighted else None
+    def tangent_x1w(x1, x2, w, t1, tw):  # weighted plans only
+        bcs, xs, ws = splitb(jnp.matmul(x2, call)), split1(x1), splitw(w)
         ts = split1(t1) if t1 is not None else None
         tws = splitw(tw) if tw is not None else None
         cols_x, cols_t, out = {}, {}, []
         for st1, mul1, d1, d3, n, col0, off in segs:
             if st1 not in cols_x:  # a_i as (..., 1, mul1)
-                cols_x[st1] = _columns(x1_block(xs, x1, st1, mul1, d1, (1, mul1, d1)), d1)
+                cols_x[st1] = _columns(x1_block(xs, x1, st1, (1, mul1, d1)), d1)
                 if ts is not None:
-                    cols_t[st1] = _columns(x1_block(ts, t1, st1, mul1, d1, (1, mul1, d1)), d1)
-            aw = []  # d(a_i w) = t1_i w + a_i tw, each (..., n, mul1); unweighted: t1_i (..., 1, mul1)
+                    cols_t[st1] = _columns(x1_block(ts, t1, st1, (1, mul1, d1)), d1)
+            aw = []  # d(a_i w) = t1_i w + a_i tw, each (..., n, mul1)
             for i in range(d1):
                 terms = []
                 if ts is not None:
-                    terms.append(cols_t[st1][i] * w_block(ws, w, off, (n, mul1)) if weighted else cols_t[st1][i])
+                    terms.append(cols_t[st1][i] * w_block(ws, w, off, (n, mul1)))
                 if tws is not None:
                     terms.append(cols_x[st1][i] * w_block(tws, tw, off, (n, mul1)))
                 aw.append(terms[0] if len(terms) == 1 else terms[0] + terms[1])
@@ -478,7 +481,7 @@ def _grouped_tp(plan, schedule, x1, x2, w, batch):
             _, mul1, d1, *_ = segs[sis[0]]
             db = jnp.matmul(t2, call_by_x1[st1])
             db = db.reshape(db.shape[:-1] + (d1, db.shape[-1] // d1))
-            p = jnp.matmul(x1_block(xs, x1, st1, mul1, d1, (mul1, d1)), db)  # (..., mul1, N)
+            p = jnp.matmul(x1_block(xs, x1, st1, (mul1, d1)), db)  # (..., mul1, N)
             sizes = np.cumsum([segs[si][4] * segs[si][3] for si in sis])[:-1].tolist()
             for si, q in zip(sis, jnp.split(p, sizes, axis=-1) if sizes else [p]):
                 _, _, _, d3, n, _, off = segs[si]
@@ -496,7 +499,7 @@ def _grouped_tp(plan, schedule, x1, x2, w, batch):
     return _trilinear(primal, tangent_x1w, tangent_x2, batch)(x1, x2, w)
 
 
-_SH_SPARSE_LMAX = 5  # above it the generic dense recursion differentiates faster (measured at lmax 8)
+_SH_SPARSE_LMAX = 5  # above it the dense recursion (_dense_harmonics) differentiates faster (measured at lmax 8)
 
 
 def _spherical_harmonics(be, plan, vectors, ls, normalize, normalization):
