@@ -519,10 +519,9 @@ def _spherical_harmonics(be, plan, vectors, ls, normalize, normalization):
     from . import array_api
 
     ls = array_api.check_sh_inputs(be, plan, vectors, ls, normalization)
-    lmax, ls, factors = array_api.prepare("sh", (plan.lmax, ls, normalization))[0]
+    (lmax, ls, factors), mats = array_api.prepare("sh", (plan.lmax, ls, normalization))
     x = array_api.unit_vectors(jnp, vectors) if normalize else vectors
     if lmax > _SH_SPARSE_LMAX:
-        mats = array_api.prepare("sh", (plan.lmax, ls, normalization))[1]
         return _dense_harmonics(lmax, ls, factors, mats)(x)
     terms = array_api.sparse_sh_terms((plan.lmax, ls, normalization))
     return jnp.stack(array_api.sparse_sh_columns(jnp, [x[..., j] for j in range(3)], ls, factors, terms), axis=-1)

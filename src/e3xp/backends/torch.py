@@ -232,19 +232,16 @@ def _grouped_tp(backend, schedule, consts, x1, x2, w, shared, batch):
     from .array_api import _finish, _out_block
 
     ci, segs = schedule[4]
-    if all(seg[0] == "grp" for seg in segs) and _forward_only(x1, x2, w):
+    if all(seg[0] in ("grp", "cg") for seg in segs) and _forward_only(*(a for a in (x1, x2, w) if a is not None)):
         return _grouped_uvu_forward(schedule, consts, x1, x2, w, batch)
     cols, x1_cuts, w_cuts = [], [], []  # Call's column blocks (d1, d3) in order; split points
     for seg in segs:
-        if seg[0] == "cg":  # unweighted (full products)
-            _, st1, mul1, d1, d3, n, _ = seg
+        if seg[0] in ("grp", "cg"):  # "cg": the same without weights (full products)
+            _, st1, mul1, d1, d3, n = seg[:6]
             cols += [(d1, d3)] * n
             x1_cuts += [st1, st1 + mul1 * d1]
-        elif seg[0] == "grp":
-            _, st1, mul1, d1, d3, n, _, off, _ = seg
-            cols += [(d1, d3)] * n
-            x1_cuts += [st1, st1 + mul1 * d1]
-            w_cuts += [off + k * mul1 for k in range(n + 1)]
+            if seg[0] == "grp":
+                w_cuts += [seg[7] + k * mul1 for k in range(n + 1)]
         elif seg[0] == "uvw":
             _, mul_o, d3, entries = seg
             for st1, mul1, d1, _, off in entries:
@@ -460,8 +457,6 @@ class TorchBackend(Backend):
         schedule, consts = self._prepared("tp", plan, x1)
         if schedule[4] is None:
             return array_api.execute_tp(self, schedule, consts, x1, x2, weights, shared, batch)
-        if _forward_only(x1, x2) and all(seg[0] == "cg" for seg in schedule[4][1]):
-            return _grouped_uvu_forward(schedule, consts, x1, x2, None, batch)
         return _grouped_tp(self, schedule, consts, x1, x2, weights, shared, batch)
 
     def spherical_harmonics(self, sh_plan, vectors, ls, normalize=True, normalization="component"):
