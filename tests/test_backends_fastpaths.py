@@ -426,3 +426,45 @@ def test_torch_compiled_sparse_spherical_harmonics(lmax):
     gb = torch.autograd.grad((b * r).sum(), x)[0]
     assert torch.isfinite(gb).all()
     assert _err(gb.numpy(), ga.numpy()) < 1e-12
+
+
+@pytest.mark.skipif(not HAS["torch"], reason="torch is not installed")
+def test_torch_shared_linear_forward_only_autograd_and_compile():
+    """The shared-weight torch Linear (``_linear_shared``): two output blocks fed by two
+    inputs each, one fed by none (zeros), scalar biases, a 2-D batch; forward-only and
+    autograd forms against the reference, vector-Jacobian products against its central
+    differences (exact for a map affine in x and in (w, b)), second derivatives, compile."""
+    import torch
+
+    be = get_backend("torch")
+    plan = P.linear_plan("3x0e+2x1o+2x0e+1x2e+1x1o", "4x0e+3x1o+2x2e+1x1e", biases=True)
+    gen = torch.Generator().manual_seed(7)
+    shapes = ((2, 3, plan.irreps_in.dim), (plan.weight_numel,), (plan.bias_numel,))
+    args = [torch.randn(*s, dtype=torch.float64, generator=gen, requires_grad=True) for s in shapes]
+    np_args = [a.detach().numpy() for a in args]
+    ref = P.execute_linear_reference(plan, *np_args)
+    with torch.no_grad():
+        assert _err(be.linear(plan, *args).numpy(), ref) < 1e-12
+        assert _err(be.linear(plan, *args[:2]).numpy(), P.execute_linear_reference(plan, *np_args[:2])) < 1e-12
+    out = be.linear(plan, *args)
+    assert out.requires_grad and _err(out.detach().numpy(), ref) < 1e-12
+    r = torch.randn(out.shape, dtype=torch.float64, generator=gen)
+    grads = torch.autograd.grad(out, args, r)
+    dirs = [torch.randn(a.shape, dtype=torch.float64, generator=gen).numpy() for a in args]
+    h = 1e-3
+    fd = (P.execute_linear_reference(plan, *(a + h * d for a, d in zip(np_args, dirs)))
+          - P.execute_linear_reference(plan, *(a - h * d for a, d in zip(np_args, dirs)))) / (2 * h)
+    lhs = sum(float((g.numpy() * d).sum()) for g, d in zip(grads, dirs))
+    assert abs(lhs - float((r.numpy() * fd).sum())) < 1e-8 * max(1.0, abs(lhs))
+    small = P.linear_plan("2x0e+1x1o", "1x0e+2x1o", biases=True)
+    sargs = [torch.randn(2, small.irreps_in.dim, dtype=torch.float64, generator=gen, requires_grad=True)] + [
+        torch.randn(n, dtype=torch.float64, generator=gen, requires_grad=True)
+        for n in (small.weight_numel, small.bias_numel)
+    ]
+    # the weights enter bilinearly with x: the second derivatives are not zero
+    assert torch.autograd.gradgradcheck(lambda x, w, b: be.linear(small, x, w, b) ** 2, sargs)
+    torch._dynamo.reset()
+    cf = torch.compile(lambda x, w, b: be.linear(plan, x, w, b), fullgraph=True, backend="eager")
+    assert torch.allclose(cf(*args), out, rtol=1e-12, atol=1e-12)
+    for a, b in zip(torch.autograd.grad(cf(*args), args, r), grads):
+        assert torch.allclose(a, b, rtol=1e-12, atol=1e-12)

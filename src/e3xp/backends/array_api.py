@@ -733,6 +733,35 @@ def _out_block(backend, ops, block, consts, x1, x2, weights, shared, batch):
 # ---------------------------------------------------------------------------
 
 
+def check_linear_inputs(backend, plan, x, weights, bias) -> tuple:
+    """Validate the inputs of :func:`linear`; return ``(shared, bias_shared, batch)``.
+
+    ``shared``: one weight vector for every sample; ``bias_shared`` likewise (True
+    when ``bias`` is None); ``batch``: the broadcast batch shape of the output.
+    """
+    if not isinstance(plan, LinearPlan):
+        raise TypeError(f"plan must be a LinearPlan, got {type(plan).__name__}")
+    _check_input(backend, x, plan.irreps_in.dim, "x", plan.irreps_in)
+    if weights is None and plan.weight_numel == 0:
+        shared = True
+    else:
+        shared = _check_flat(backend, weights, plan.weight_numel, "weights", plan)
+    b_shared = True
+    if bias is not None:
+        if plan.bias_numel == 0:
+            raise ValueError(
+                f"this plan has no biases (bias_numel = 0), got bias of shape {tuple(bias.shape)}"
+            )
+        b_shared = _check_flat(backend, bias, plan.bias_numel, "bias", plan)
+    _check_same_dtype(backend, {"x": x, "weights": weights, "bias": bias})
+    shapes = [tuple(x.shape[:-1])]
+    if weights is not None and not shared:
+        shapes.append(tuple(weights.shape[:-1]))
+    if bias is not None and not b_shared:
+        shapes.append(tuple(bias.shape[:-1]))
+    return shared, b_shared, _broadcast(shapes, "x, weights and bias")
+
+
 def linear(backend, plan, x, weights, bias=None):
     """Execute a :class:`~e3xp.core.plans.LinearPlan` on ``backend``.
 
@@ -761,27 +790,7 @@ def linear(backend, plan, x, weights, bias=None):
     >>> print(np.round(y * np.sqrt(2), 10))  # e3nn: e_0 -> [0, 1, 2] / sqrt(2)
     [0. 1. 2.]
     """
-    if not isinstance(plan, LinearPlan):
-        raise TypeError(f"plan must be a LinearPlan, got {type(plan).__name__}")
-    _check_input(backend, x, plan.irreps_in.dim, "x", plan.irreps_in)
-    if weights is None and plan.weight_numel == 0:
-        shared = True
-    else:
-        shared = _check_flat(backend, weights, plan.weight_numel, "weights", plan)
-    if bias is not None:
-        if plan.bias_numel == 0:
-            raise ValueError(
-                f"this plan has no biases (bias_numel = 0), got bias of shape {tuple(bias.shape)}"
-            )
-        b_shared = _check_flat(backend, bias, plan.bias_numel, "bias", plan)
-    _check_same_dtype(backend, {"x": x, "weights": weights, "bias": bias})
-    shapes = [tuple(x.shape[:-1])]
-    if weights is not None and not shared:
-        shapes.append(tuple(weights.shape[:-1]))
-    if bias is not None and not b_shared:
-        shapes.append(tuple(bias.shape[:-1]))
-    batch = _broadcast(shapes, "x, weights and bias")
-
+    shared, _, batch = check_linear_inputs(backend, plan, x, weights, bias)
     ops = backend._ops
     schedule, _ = backend._prepared("linear", plan, x)
     blocks = []

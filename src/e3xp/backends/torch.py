@@ -334,6 +334,69 @@ def _grouped_tp(backend, schedule, consts, x1, x2, w, shared, batch):
     return _Assemble.apply(tuple(spec) + (at,), tuple(batch), *pieces)
 
 
+def _linear_shared(schedule, x, w, bias, batch):
+    """Linear with one weight vector (and bias) for every sample, native torch calls.
+
+    Each output block is ``x_t @ W``, ``x_t`` the block's ``(n, d, mul_in)``
+    transposed *view*: ``matmul`` makes the one transposed copy BLAS needs, where
+    the generic executor permuted, reshaped and concatenated into three copies.
+    Without autograd the products are copied straight into one preallocated
+    output (measured on workload (d), 10^4 rows, float32: 98 -> 73 ms); with
+    autograd ``torch.split`` / ``torch.cat`` keep one gradient buffer per input
+    (in-place writes cost more in the backward than the ``cat``: 240 vs 350 ms).
+    """
+    dim_in, _, _, blocks = schedule
+    dim_out = sum(mul_o * d for mul_o, d, _, _ in blocks)
+    xf = x.reshape(-1, dim_in)
+    n = xf.shape[0]
+    forward_only = _forward_only(*(a for a in (x, w, bias) if a is not None))
+    x_cuts, w_cuts = [], []
+    for _, d, entries, _ in blocks:
+        for start, mul_in, off, _ in entries:
+            x_cuts += [start, start + mul_in * d]
+    if w is not None:
+        for mul_o, _, entries, _ in blocks:
+            for _, mul_in, off, _ in entries:
+                w_cuts += [off, off + mul_in * mul_o]
+    x_sizes, x_at = _split_sizes(x_cuts, dim_in)
+    xs = torch.split(xf, x_sizes, dim=-1)
+    if w is not None:
+        w_sizes, w_at = _split_sizes(w_cuts, w.shape[-1])
+        ws = torch.split(w, w_sizes)
+    out = xf.new_empty((n, dim_out)) if forward_only else None
+    parts, o = [], 0
+    for mul_o, d, entries, bias_entry in blocks:
+        z = None  # (n, d, mul_o), or (n, mul_o) for scalars
+        for start, mul_in, off, c in entries:
+            wm = ws[w_at[off]].reshape(mul_in, mul_o) * c
+            xb = xs[x_at[start]]
+            t = torch.matmul(xb if d == 1 else xb.reshape(n, mul_in, d).transpose(1, 2), wm)
+            z = t if z is None else z + t
+        if bias is not None and bias_entry is not None:
+            boff, bmul = bias_entry
+            b = bias[boff : boff + bmul]  # broadcast over the rows (and the d components)
+            z = b if z is None else z + b
+        if z is not None and z.dim() == 1:  # a bias and no weighted path into this block
+            z = z.expand((n, mul_o) if d == 1 else (n, d, mul_o))
+        if forward_only:
+            dst = out[:, o : o + mul_o * d]
+            if z is None:
+                dst.zero_()
+            elif d == 1:
+                dst.copy_(z)
+            else:
+                dst.view(n, mul_o, d).copy_(z.transpose(1, 2))
+        elif mul_o * d:
+            if z is None:
+                parts.append(xf.new_zeros((n, mul_o * d)))
+            else:
+                parts.append(z if d == 1 else z.transpose(1, 2).reshape(n, mul_o * d))
+        o += mul_o * d
+    if not forward_only:
+        out = parts[0] if len(parts) == 1 else (torch.cat(parts, dim=-1) if parts else xf.new_zeros((n, 0)))
+    return out.reshape(tuple(batch) + (dim_out,))
+
+
 _SH_CHUNK = 16384  # rows per block of the harmonics: its intermediates stay in cache
 
 
@@ -458,6 +521,15 @@ class TorchBackend(Backend):
         if schedule[4] is None:
             return array_api.execute_tp(self, schedule, consts, x1, x2, weights, shared, batch)
         return _grouped_tp(self, schedule, consts, x1, x2, weights, shared, batch)
+
+    def linear(self, plan, x, weights, bias=None):
+        from . import array_api
+
+        shared, b_shared, batch = array_api.check_linear_inputs(self, plan, x, weights, bias)
+        if not (shared and b_shared):
+            return array_api.linear(self, plan, x, weights, bias)
+        schedule, _ = self._prepared("linear", plan, x)
+        return _linear_shared(schedule, x, weights, bias, batch)
 
     def spherical_harmonics(self, sh_plan, vectors, ls, normalize=True, normalization="component"):
         from . import array_api
