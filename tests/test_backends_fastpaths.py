@@ -405,10 +405,11 @@ def test_jax_spherical_harmonics_fast_paths_match_generic(dense):
 
 
 @pytest.mark.skipif(not HAS["torch"], reason="torch is not installed")
-@pytest.mark.parametrize("lmax", [3, 8])
-def test_torch_compiled_sparse_spherical_harmonics(lmax):
-    """Under torch.compile the harmonics run the sparse elementwise recursion:
-    same values and gradients as the eager dense one (and the NumPy plan), finite at 0."""
+@pytest.mark.parametrize("lmax", [2, 3, 8])
+def test_torch_compiled_spherical_harmonics(lmax):
+    """Under torch.compile the harmonics run elementwise: explicit polynomials up to
+    lmax 3, the sparse recursion above; same values and gradients as the eager dense
+    recursion (and the NumPy plan), finite at 0, float32 within its rounding."""
     import torch
 
     import e3xp
@@ -426,6 +427,27 @@ def test_torch_compiled_sparse_spherical_harmonics(lmax):
     gb = torch.autograd.grad((b * r).sum(), x)[0]
     assert torch.isfinite(gb).all()
     assert _err(gb.numpy(), ga.numpy()) < 1e-12
+    assert _err(g(x.detach().float()).numpy(), ref) < 1e-5
+
+
+@pytest.mark.parametrize("ls", [(0, 1, 2, 3), (3, 0, 2), (5,), tuple(range(9))])
+@pytest.mark.parametrize("normalization", ["component", "norm", "integral"])
+def test_sh_polynomials_match_legendre_reference(ls, normalization):
+    """The explicit polynomials of ``sh_polynomial_terms`` against the independent
+    associated-Legendre reference, on non-unit vectors without normalising (each Y_l
+    is then homogeneous of degree l) and on unit vectors."""
+    from e3xp.backends.array_api import sh_polynomial_columns, sh_polynomial_terms
+    from e3xp.core.spherical_harmonics import spherical_harmonics_reference
+
+    class _NumpyOps:
+        ones_like = staticmethod(np.ones_like)
+
+    poly = sh_polynomial_terms((max(ls), ls, normalization))
+    x = np.random.default_rng(len(ls)).normal(size=(50, 3)) * 1.7
+    for v, normalize in ((x, False), (x / np.linalg.norm(x, axis=-1, keepdims=True), True)):
+        cols = sh_polynomial_columns(_NumpyOps, [v[:, j] for j in range(3)], poly)
+        ref = spherical_harmonics_reference(ls, v, normalize=normalize, normalization=normalization)
+        assert _err(np.stack(cols, axis=-1), ref) < 1e-12
 
 
 @pytest.mark.skipif(not HAS["torch"], reason="torch is not installed")

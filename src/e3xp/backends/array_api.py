@@ -293,6 +293,81 @@ def sparse_sh_terms(key) -> tuple:
     return tuple(out)
 
 
+@functools.lru_cache(maxsize=64)
+def sh_polynomial_terms(key) -> tuple:
+    """The harmonics of ``prepare("sh", key)`` as explicit polynomials in ``(x, y, z)``.
+
+    ``(monomials, columns)``: ``monomials[m] = (parent, j)`` builds monomial ``m``
+    (numbered from 0; -1 is the constant 1) as ``monomial[parent] * v[j]``, one
+    multiply each, parents before children; ``columns`` has one tuple of
+    ``(monomial, coefficient)`` per output component (degrees ``ls``, scaled by
+    their factors), ``monomial = -1`` for the constant of degree 0.
+
+    The coefficients come from expanding the plan's own recursion
+    ``y_l[k] = sum c y_{l-1}[i] v[j]`` in float64 (no fitting), so the polynomials
+    equal the recursion up to rounding; each ``Y_l`` is homogeneous of degree ``l``.
+    For ``lmax <= 3`` they need fewer operations than the recursion (16 monomials
+    and 24 coefficients against 35 terms of two multiplies), which lets Inductor
+    fuse the whole evaluation into one loop.
+
+    Examples
+    --------
+    >>> mono, cols = sh_polynomial_terms((2, (0, 1, 2), "component"))
+    >>> len(cols), [len(c) for c in cols]
+    (9, [1, 1, 1, 1, 1, 1, 3, 1, 2])
+    >>> [round(c, 6) for _, c in cols[6]]  # sqrt(5) (y^2 - (x^2 + z^2) / 2), e3nn's Y_2^0
+    [-1.118034, 2.236068, -1.118034]
+    """
+    schedule, mats = prepare("sh", key)
+    _, ls, factors = schedule
+    polys = [[{(0, 0, 0): 1.0}]]  # per degree, per component: {exponents: coefficient}
+    for m in mats:
+        cur = []
+        for k in range(m.shape[1]):
+            acc = {}
+            for r in np.flatnonzero(m[:, k]):
+                i, j = int(r) // 3, int(r) % 3
+                for e, c in polys[-1][i].items():
+                    e2 = tuple(a + (t == j) for t, a in enumerate(e))
+                    acc[e2] = acc.get(e2, 0.0) + c * float(m[r, k])
+            cur.append({e: c for e, c in acc.items() if c != 0.0})
+        polys.append(cur)
+    index, monomials = {(0, 0, 0): -1}, []
+
+    def monomial(e):  # its index, building the chain of parents first
+        if e not in index:
+            j = next(t for t in range(3) if e[t] > 0)
+            parent = monomial(tuple(a - (t == j) for t, a in enumerate(e)))
+            monomials.append((parent, j))
+            index[e] = len(monomials) - 1
+        return index[e]
+
+    columns = []
+    for l, f in zip(ls, factors):
+        for poly in polys[l]:
+            columns.append(tuple((monomial(e), c * f) for e, c in sorted(poly.items(), reverse=True)))
+    return tuple(monomials), tuple(columns)
+
+
+def sh_polynomial_columns(ops, v, poly) -> list:
+    """The output columns of :func:`sh_polynomial_terms` ``poly`` from the three columns ``v``.
+
+    Elementwise only (for compilers to fuse); ``ops.ones_like`` makes the constant.
+    """
+    monomials, columns = poly
+    values = []
+    for parent, j in monomials:
+        values.append(v[j] if parent < 0 else values[parent] * v[j])
+    cols = []
+    for terms in columns:
+        acc = None
+        for m, c in terms:
+            t = ops.ones_like(v[0]) * c if m < 0 else values[m] * c
+            acc = t if acc is None else acc + t
+        cols.append(acc if acc is not None else ops.ones_like(v[0]) * 0.0)
+    return cols
+
+
 def sparse_sh_columns(ops, v, ls, factors, terms) -> list:
     """The output columns (degrees ``ls``, scaled by ``factors``) from the three columns ``v``.
 

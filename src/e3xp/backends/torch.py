@@ -452,9 +452,35 @@ def _spherical_harmonics_sparse(vectors, ls, factors, terms, normalize):
     return torch.stack(sparse_sh_columns(_Ops, [x[..., j] for j in range(3)], ls, factors, terms), dim=-1)
 
 
+def _sh_poly(key):
+    from .array_api import sh_polynomial_terms
+
+    return sh_polynomial_terms(key)
+
+
+# Under torch.compile, degrees up to this one run as explicit polynomials
+# (_spherical_harmonics_polynomial); above it the coefficients grow (up to ~500 at
+# lmax 8) and so does float32 cancellation, and the sparse recursion has fewer terms.
+_SH_POLY_LMAX = 3
+
+
+def _spherical_harmonics_polynomial(vectors, poly, normalize):
+    """The harmonics as explicit polynomials in the unit vector (``array_api.sh_polynomial_terms``).
+
+    For ``torch.compile``: at ``lmax = 3`` this is 19 monomials and 28 scaled terms,
+    against the recursion's 35 terms of two multiplies each, with which Inductor
+    split the evaluation into three loops, two of them recomputing the shared terms.
+    """
+    from .array_api import sh_polynomial_columns, unit_vectors
+
+    x = unit_vectors(_Ops, vectors) if normalize else vectors
+    return torch.stack(sh_polynomial_columns(_Ops, [x[..., j] for j in range(3)], poly), dim=-1)
+
+
 _opaque_schedule = None
 _opaque_constants = None
 _opaque_sh_terms = None
+_opaque_sh_poly = None
 
 
 class TorchBackend(Backend):
@@ -537,7 +563,9 @@ class TorchBackend(Backend):
         ls = array_api.check_sh_inputs(self, sh_plan, vectors, ls, normalization)
         key = (sh_plan.lmax, ls, normalization)
         if torch.compiler.is_compiling():
-            _, ls, factors = _opaque_schedule("sh", key)
+            lmax, ls, factors = _opaque_schedule("sh", key)
+            if lmax <= _SH_POLY_LMAX:
+                return _spherical_harmonics_polynomial(vectors, _opaque_sh_poly(key), normalize)
             return _spherical_harmonics_sparse(vectors, ls, factors, _opaque_sh_terms(key), normalize)
         (lmax, ls, factors), mats = self._prepared("sh", key, vectors)
         return _spherical_harmonics(vectors, lmax, ls, factors, mats, normalize)
@@ -586,7 +614,7 @@ def make_backend() -> Backend:
     >>> make_backend()
     Backend('torch')
     """
-    global torch, _backend, _opaque_schedule, _opaque_constants, _opaque_sh_terms, _Assemble, _SmallL
+    global torch, _backend, _opaque_schedule, _opaque_constants, _opaque_sh_terms, _opaque_sh_poly, _Assemble, _SmallL
     if _backend is None:
         import torch as _torch
         import array_api_compat.torch as xp
@@ -596,5 +624,6 @@ def make_backend() -> Backend:
         _opaque_schedule = torch.compiler.assume_constant_result(_schedule)
         _opaque_constants = torch.compiler.assume_constant_result(_constants)
         _opaque_sh_terms = torch.compiler.assume_constant_result(_sh_terms)
+        _opaque_sh_poly = torch.compiler.assume_constant_result(_sh_poly)
         _backend = TorchBackend("torch", xp, ops=_Ops)
     return _backend
