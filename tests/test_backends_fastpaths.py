@@ -357,10 +357,11 @@ def test_jax_fully_connected_fast_path_derivatives():
 
 
 @pytest.mark.skipif(not HAS["jax"], reason="jax is not installed")
-@pytest.mark.parametrize("dense", [False, True])
-def test_jax_spherical_harmonics_fast_paths_match_generic(dense):
-    """The sparse elementwise harmonics (lmax <= _SH_SPARSE_LMAX) and the dense recursion
-    with its own custom_jvp (above) equal the generic recursion, with their derivatives."""
+@pytest.mark.parametrize("path", ["polynomial", "sparse", "dense"])
+def test_jax_spherical_harmonics_fast_paths_match_generic(path):
+    """The explicit polynomials (lmax <= SH_POLYNOMIAL_LMAX), the sparse elementwise
+    recursion (lmax <= _SH_SPARSE_LMAX) and the dense recursion with its own
+    custom_jvp (above) equal the generic recursion, with their derivatives."""
     import jax
     import jax.numpy as jnp
 
@@ -372,14 +373,21 @@ def test_jax_spherical_harmonics_fast_paths_match_generic(dense):
     rng = np.random.default_rng(9)
     v = rng.normal(size=(3, 5, 3))
     v[1, 2] = 0.0  # the zero vector goes through the guarded branch
-    if dense:  # every case's largest degree above the sparse threshold
+    if path == "dense":  # every case's largest degree above the sparse threshold
         top = jb._SH_SPARSE_LMAX + 3
         shp = spherical_harmonics_plan(top)
         cases = (([0, 3, 1, top], True, "component"), (top, False, "norm"), ([top], True, "integral"),
                  ([top - 2, 0], True, "norm"))
+    elif path == "sparse":  # largest degrees between the two thresholds
+        top = jb._SH_SPARSE_LMAX
+        assert top > array_api.SH_POLYNOMIAL_LMAX
+        shp = spherical_harmonics_plan(top)
+        cases = (([0, 3, 1, top], True, "component"), (top, False, "norm"), ([top, 2], True, "integral"),
+                 ([array_api.SH_POLYNOMIAL_LMAX + 1, 0], True, "norm"))
     else:
         shp = spherical_harmonics_plan(jb._SH_SPARSE_LMAX)
-        cases = (([0, 3, 1, jb._SH_SPARSE_LMAX], True, "component"), (2, False, "norm"), ([3], True, "integral"),
+        top = array_api.SH_POLYNOMIAL_LMAX
+        cases = (([0, top, 1], True, "component"), (2, False, "norm"), ([top], True, "integral"),
                  (0, True, "norm"))
     for ls, normalize, normalization in cases:
         ref = evaluate_plan_numpy(shp, v, ls, normalize=normalize, normalization=normalization)

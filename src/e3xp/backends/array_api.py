@@ -293,6 +293,14 @@ def sparse_sh_terms(key) -> tuple:
     return tuple(out)
 
 
+# Degrees up to which the compiled backends (torch.compile, JAX) evaluate the
+# harmonics as explicit polynomials (sh_polynomial_terms). Above it the coefficients
+# grow (up to ~500 at lmax 8, so does float32 cancellation) and the recursion
+# needs fewer terms. Measured at lmax 3 on 10^6 float32 vectors, in one run each:
+# compiled torch fwd 1.83 -> 0.83 of compiled e3nn's time, JAX fwd+bwd 158 -> 117 ms.
+SH_POLYNOMIAL_LMAX = 3
+
+
 @functools.lru_cache(maxsize=64)
 def sh_polynomial_terms(key) -> tuple:
     """The harmonics of ``prepare("sh", key)`` as explicit polynomials in ``(x, y, z)``.

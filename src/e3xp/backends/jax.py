@@ -514,7 +514,9 @@ def _spherical_harmonics(be, plan, vectors, ls, normalize, normalization):
     forward+backward. The sums skip exact zeros only, so the numbers are the
     plan's up to rounding. For larger ``lmax`` the fused derivative of the long
     chain becomes slower than that of the dense recursion (measured at lmax 8:
-    about 1.5x), so those run :func:`_dense_harmonics`.
+    about 1.5x), so those run :func:`_dense_harmonics`. Up to
+    ``array_api.SH_POLYNOMIAL_LMAX`` the same harmonics run as explicit polynomials
+    (fewer operations; forward+backward at lmax 3: 158 -> 117 ms, one run).
     """
     from . import array_api
 
@@ -523,8 +525,12 @@ def _spherical_harmonics(be, plan, vectors, ls, normalize, normalization):
     x = array_api.unit_vectors(jnp, vectors) if normalize else vectors
     if lmax > _SH_SPARSE_LMAX:
         return _dense_harmonics(lmax, ls, factors, mats)(x)
+    v = [x[..., j] for j in range(3)]
+    if lmax <= array_api.SH_POLYNOMIAL_LMAX:
+        poly = array_api.sh_polynomial_terms((plan.lmax, ls, normalization))
+        return jnp.stack(array_api.sh_polynomial_columns(jnp, v, poly), axis=-1)
     terms = array_api.sparse_sh_terms((plan.lmax, ls, normalization))
-    return jnp.stack(array_api.sparse_sh_columns(jnp, [x[..., j] for j in range(3)], ls, factors, terms), axis=-1)
+    return jnp.stack(array_api.sparse_sh_columns(jnp, v, ls, factors, terms), axis=-1)
 
 
 def _dense_harmonics(lmax, ls, factors, mats):

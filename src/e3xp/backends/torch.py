@@ -458,12 +458,6 @@ def _sh_poly(key):
     return sh_polynomial_terms(key)
 
 
-# Under torch.compile, degrees up to this one run as explicit polynomials
-# (_spherical_harmonics_polynomial); above it the coefficients grow (up to ~500 at
-# lmax 8) and so does float32 cancellation, and the sparse recursion has fewer terms.
-_SH_POLY_LMAX = 3
-
-
 def _spherical_harmonics_polynomial(vectors, poly, normalize):
     """The harmonics as explicit polynomials in the unit vector (``array_api.sh_polynomial_terms``).
 
@@ -564,7 +558,9 @@ class TorchBackend(Backend):
         key = (sh_plan.lmax, ls, normalization)
         if torch.compiler.is_compiling():
             lmax, ls, factors = _opaque_schedule("sh", key)
-            if lmax <= _SH_POLY_LMAX:
+            from .array_api import SH_POLYNOMIAL_LMAX
+
+            if lmax <= SH_POLYNOMIAL_LMAX:
                 return _spherical_harmonics_polynomial(vectors, _opaque_sh_poly(key), normalize)
             return _spherical_harmonics_sparse(vectors, ls, factors, _opaque_sh_terms(key), normalize)
         (lmax, ls, factors), mats = self._prepared("sh", key, vectors)
