@@ -439,17 +439,24 @@ def _sh_terms(key):
 def _spherical_harmonics_sparse(vectors, ls, factors, terms, normalize):
     """The same recursion as :func:`_spherical_harmonics`, one column at a time.
 
-    Only the nonzero entries of each ``M_l`` (35 of 159 up to ``l = 3``), all
-    elementwise: what ``torch.compile`` wants, as Inductor fuses the whole
-    evaluation into one loop over the samples (measured, 10^6 float32 vectors,
-    lmax 3: 116 ms for the compiled dense recursion against e3nn's compiled
-    polynomials at 23 ms). Eager mode keeps the dense, blocked form, which measured
-    faster there (one kernel launch per degree instead of one per term).
+    Only the nonzero entries of each ``M_l`` (290 of 2424 up to ``l = 8``), all
+    elementwise: what ``torch.compile`` wants, as Inductor fuses the evaluation
+    into a few loops over the samples (the compiled dense recursion measured 5x
+    slower at lmax 3). Used under compile above ``SH_POLYNOMIAL_LMAX``; eager mode
+    keeps the dense, blocked form, which measured faster there (one kernel launch
+    per degree instead of one per term).
     """
     from .array_api import sparse_sh_columns, unit_vectors
 
     x = unit_vectors(_Ops, vectors) if normalize else vectors
-    return torch.stack(sparse_sh_columns(_Ops, [x[..., j] for j in range(3)], ls, factors, terms), dim=-1)
+    cols = sparse_sh_columns(_Ops, [x[..., j] for j in range(3)], ls, factors, terms)
+    # Stacked as rows, then transposed once: Inductor keeps the recursion's shared
+    # terms in buffers, and a column stack then copies each of them into a column
+    # of the (n, 81) output, one strided pass over the whole output per column
+    # (measured at lmax 8, 10^6 vectors, in one run: fwd 1179 -> 568 ms, e3nn
+    # compiled 985-999 ms; fwd+bwd 2002 -> 1685 ms). The lmax <= 3 polynomials fuse
+    # into one loop that writes the columns directly, which stays faster (37 vs 58 ms).
+    return torch.stack(cols, dim=0).movedim(0, -1).contiguous()
 
 
 def _sh_poly(key):
