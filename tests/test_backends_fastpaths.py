@@ -498,3 +498,40 @@ def test_torch_shared_linear_forward_only_autograd_and_compile():
     assert torch.allclose(cf(*args), out, rtol=1e-12, atol=1e-12)
     for a, b in zip(torch.autograd.grad(cf(*args), args, r), grads):
         assert torch.allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.skipif(not HAS["torch"], reason="torch is not installed")
+def test_torch_compiled_forward_only_uses_the_opaque_op():
+    """Under torch.compile without autograd, channelwise and full products run as the one
+    opaque op ``e3xp::grouped_forward`` (the eager forward-only kernels), with the
+    reference's numbers; with inputs that need gradients the traced path stays."""
+    import torch
+
+    be = get_backend("torch")
+    gen = torch.Generator().manual_seed(11)
+    seen = []
+
+    def recording_backend(gm, example_inputs):
+        seen.append({str(n.target) for n in gm.graph.nodes if n.op == "call_function"})
+        return gm.forward
+
+    for key in ("mace", "full"):
+        plan = _plans()[key] if key in _plans() else P.full_tensor_product_plan("2x0e+1x1o", "0e+1o+2e")
+        shapes = [(2, 3, plan.irreps_in1.dim), (3, plan.irreps_in2.dim)]
+        if plan.weight_numel:
+            shapes.append((2, 3, plan.weight_numel))
+        args = [torch.randn(*s, dtype=torch.float64, generator=gen) for s in shapes]
+        ref = P.execute_plan_reference(plan, *(a.numpy() for a in args), *([None] if len(args) == 2 else []))
+        f = lambda *a: be.tensor_product(plan, *a)  # noqa: E731
+        torch._dynamo.reset()
+        seen.clear()
+        with torch.no_grad():
+            out = torch.compile(f, fullgraph=True, backend=recording_backend)(*args)
+        assert _err(out.numpy(), ref) < 1e-12
+        assert any("e3xp.grouped_forward" in t for t in seen[-1]), seen
+        torch._dynamo.reset()
+        seen.clear()
+        leaves = [a.clone().requires_grad_(True) for a in args]
+        out = torch.compile(f, fullgraph=True, backend=recording_backend)(*leaves)
+        assert out.requires_grad and _err(out.detach().numpy(), ref) < 1e-12
+        assert not any("e3xp.grouped_forward" in t for t in seen[-1])
