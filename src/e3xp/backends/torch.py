@@ -9,7 +9,9 @@ blocked layout (:func:`_spherical_harmonics`); both give the reference numbers
 (``tests/test_backends_fastpaths.py``). Under ``torch.compile`` the plan's schedule and constants are
 produced by functions marked ``torch.compiler.assume_constant_result``: Dynamo
 runs them once while tracing and bakes their results in, instead of tracing
-the NumPy code that builds them (which would break the graph).
+the NumPy code that builds them (which would break the graph). Compiled calls
+that need no autograd graph run the eager forward-only kernels of channelwise
+and full products as one opaque custom op (``e3xp::grouped_forward``).
 """
 
 from __future__ import annotations
