@@ -167,11 +167,14 @@ def _small_lmul(b, a):
     return torch.matmul(b, a)
 
 
+def _needs_graph(*arrays) -> bool:
+    """Grad mode is on and some input requires gradients: an autograd graph must be built."""
+    return torch.is_grad_enabled() and any(a.requires_grad for a in arrays)
+
+
 def _forward_only(*arrays) -> bool:
     """No autograd graph to build and not tracing for ``torch.compile``: the forward-only path may run."""
-    if torch.compiler.is_compiling():
-        return False
-    return not (torch.is_grad_enabled() and any(a.requires_grad for a in arrays))
+    return not torch.compiler.is_compiling() and not _needs_graph(*arrays)
 
 
 def _grouped_uvu_forward(schedule, consts, x1, x2, w, batch):
@@ -393,13 +396,10 @@ def _linear_shared(schedule, x, w, bias, batch):
     n = xf.shape[0]
     forward_only = _forward_only(*(a for a in (x, w, bias) if a is not None))
     x_cuts, w_cuts = [], []
-    for _, d, entries, _ in blocks:
+    for mul_o, d, entries, _ in blocks:
         for start, mul_in, off, _ in entries:
             x_cuts += [start, start + mul_in * d]
-    if w is not None:
-        for mul_o, _, entries, _ in blocks:
-            for _, mul_in, off, _ in entries:
-                w_cuts += [off, off + mul_in * mul_o]
+            w_cuts += [off, off + mul_in * mul_o]
     x_sizes, x_at = _split_sizes(x_cuts, dim_in)
     xs = torch.split(xf, x_sizes, dim=-1)
     if w is not None:
@@ -590,10 +590,7 @@ class TorchBackend(Backend):
         shared, batch = array_api.check_tp_inputs(self, plan, x1, x2, weights)
         if torch.compiler.is_compiling():
             schedule = _opaque_schedule("tp", plan)
-            arrays = [a for a in (x1, x2, weights) if a is not None]
-            if _forward_only_schedule(schedule) and not (
-                torch.is_grad_enabled() and any(a.requires_grad for a in arrays)
-            ):
+            if _forward_only_schedule(schedule) and not _needs_graph(*(a for a in (x1, x2, weights) if a is not None)):
                 # no autograd graph wanted: the eager forward-only kernels as one opaque op
                 return _grouped_forward_op(x1, x2, weights, _opaque_plan_id(plan), list(batch))
         schedule, consts = self._prepared("tp", plan, x1)
