@@ -259,27 +259,39 @@ def _check_jax_derivatives(be, plan, np_args, rng, vmap):
         assert _err(np.asarray(v), P.execute_plan_reference(plan, *np_args)) < 1e-12
 
 
-@pytest.mark.skipif(not HAS["torch"], reason="torch is not installed")
-def test_torch_spherical_harmonics_blocks(monkeypatch):
-    """The transposed, blocked harmonics equal the NumPy procedure, across block edges too."""
-    import torch
+@pytest.mark.parametrize("name", ["torch", "numpy"])
+def test_spherical_harmonics_blocks(monkeypatch, name):
+    """The blocked harmonics equal the NumPy procedure across block edges: the in-place
+    form (no autograd: ``array_api.spherical_harmonics_in_place``) and, on torch, the
+    differentiable one; empty batches too."""
+    import importlib
 
-    import e3xp.backends.torch as tb
     from e3xp.core.spherical_harmonics import evaluate_plan_numpy, spherical_harmonics_plan
 
-    be = get_backend("torch")
-    monkeypatch.setattr(tb, "_SH_CHUNK", 4)  # 3 x 5 = 15 rows: four blocks, the last one short
+    if not HAS.get(name, True):
+        pytest.skip(f"{name} is not installed")
+    be = get_backend(name)
+    monkeypatch.setattr(importlib.import_module(f"e3xp.backends.{name}"), "_SH_CHUNK", 4)  # 15 rows: 4 blocks
     rng = np.random.default_rng(8)
     v = rng.normal(size=(3, 5, 3))
     v[1, 2] = 0.0  # the zero vector goes through the guarded branch
     shp = spherical_harmonics_plan(4)
+    grads = (False, True) if name == "torch" else (False,)
     for ls, normalize, normalization in (([0, 3, 1, 4], True, "component"), (2, False, "norm"), ([3], True, "integral")):
-        ref = evaluate_plan_numpy(shp, v, ls, normalize=normalize, normalization=normalization)
-        out = be.spherical_harmonics(shp, torch.tensor(v), ls, normalize, normalization)
-        assert tuple(out.shape) == ref.shape
-        assert _err(out.numpy(), ref) < 1e-12, (ls, normalize)
-    x = torch.tensor(rng.normal(size=(6, 3)), requires_grad=True)
-    assert torch.autograd.gradgradcheck(lambda x: be.spherical_harmonics(shp, x, [1, 2]), (x,))
+        for vs in (v, v[:0]):
+            ref = evaluate_plan_numpy(shp, vs, ls, normalize=normalize, normalization=normalization)
+            for grad in grads:
+                x = be.asarray(vs)
+                if grad:
+                    x.requires_grad_(True)
+                out = be.to_numpy(be.spherical_harmonics(shp, x, ls, normalize, normalization))
+                assert out.shape == ref.shape and out.dtype == np.float64
+                assert vs.size == 0 or _err(out, ref) < 1e-12, (ls, normalize, grad)
+    if name == "torch":
+        import torch
+
+        x = torch.tensor(rng.normal(size=(6, 3)), requires_grad=True)
+        assert torch.autograd.gradgradcheck(lambda x: be.spherical_harmonics(shp, x, [1, 2]), (x,))
 
 
 @pytest.mark.skipif(not HAS["torch"], reason="torch is not installed")

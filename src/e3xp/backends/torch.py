@@ -449,9 +449,12 @@ def _spherical_harmonics(vectors, lmax, ls, factors, mats, normalize):
     vectorise over samples and each degree is one GEMM with a long dimension,
     where ``(n, 3 (2l - 1)) @ (3 (2l - 1), 2l + 1)`` and ``(n, k, 1) * (n, 1, 3)``
     run several times slower; blocks of rows keep every intermediate small.
+    Without autograd :func:`_spherical_harmonics_forward` writes the blocks in place.
     """
     from .array_api import unit_vectors
 
+    if not _needs_graph(vectors):
+        return _spherical_harmonics_forward(vectors, lmax, ls, factors, mats, normalize)
     batch = tuple(vectors.shape[:-1])
     flat = vectors.reshape(-1, 3)
     outs = []
@@ -465,11 +468,36 @@ def _spherical_harmonics(vectors, lmax, ls, factors, mats, normalize):
         ys = [torch.ones_like(v[:1])]
         for l in range(1, lmax + 1):
             outer = ys[-1].unsqueeze(1) * v.unsqueeze(0)  # (2l - 1, 3, n)
-            ys.append(torch.matmul(mats[l - 1].transpose(0, 1), outer.reshape(-1, outer.shape[-1])))
+            ys.append(torch.matmul(mats[l - 1].transpose(0, 1), outer.flatten(0, 1)))
         parts = [(ys[l] if f == 1.0 else ys[l] * f).transpose(0, 1) for l, f in zip(ls, factors)]
         outs.append(parts[0].contiguous() if len(parts) == 1 else torch.cat(parts, dim=-1))
     out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=0)
     return out.reshape(batch + (out.shape[-1],))
+
+
+class _InPlace:
+    """The ``out=`` calls of ``array_api.spherical_harmonics_in_place``."""
+
+    empty = staticmethod(lambda shape, like: like.new_empty(shape))
+    mul = staticmethod(lambda a, b, out: torch.mul(a, b, out=out))
+    matmul = staticmethod(lambda a, b, out: torch.matmul(a, b, out=out))
+    rows = staticmethod(lambda x: x.transpose(0, 1).contiguous())
+
+
+def _spherical_harmonics_forward(vectors, lmax, ls, factors, mats, normalize):
+    """:func:`_spherical_harmonics` without autograd: ``array_api.spherical_harmonics_in_place``.
+
+    Measured in one run (10^6 vectors, float32, one thread): lmax 3 81 -> 59-62 ms,
+    lmax 8 440 -> 300-320 ms. With autograd, the graph of the concatenating form
+    differentiates faster (fwd+bwd at lmax 3: 216 against 306 ms).
+    """
+    from .array_api import sh_selection, spherical_harmonics_in_place
+
+    flat = vectors.reshape(-1, 3)
+    sel = torch.from_numpy(sh_selection(lmax, ls, factors)).to(dtype=flat.dtype, device=flat.device)
+    mats_t = [m.transpose(0, 1) for m in mats]
+    out = spherical_harmonics_in_place(_InPlace, _Ops, flat, lmax, mats_t, sel, normalize, _SH_CHUNK)
+    return out.reshape(tuple(vectors.shape[:-1]) + (sel.shape[1],))
 
 
 def _sh_terms(key):
