@@ -307,6 +307,7 @@ def test_torch_grouped_forward_only_and_second_derivatives():
         for shapes in (
             ((3, 1, plan.irreps_in1.dim), (4, plan.irreps_in2.dim), (4, plan.weight_numel)),
             ((2, plan.irreps_in1.dim), (2, plan.irreps_in2.dim), (plan.weight_numel,)),
+            ((0, plan.irreps_in1.dim), (0, plan.irreps_in2.dim), (plan.weight_numel,)),  # an empty batch
         ):
             args = [torch.randn(*s, dtype=torch.float64, generator=gen) for s in shapes]
             ref = P.execute_plan_reference(plan, *(a.numpy() for a in args))
@@ -314,6 +315,7 @@ def test_torch_grouped_forward_only_and_second_derivatives():
                 fast = be.tensor_product(plan, *args)
             leaves = [a.clone().requires_grad_(True) for a in args]
             slow = be.tensor_product(plan, *leaves)
+            assert tuple(fast.shape) == tuple(slow.shape) == ref.shape, key
             assert _err(fast.numpy(), ref) < 1e-12, key
             assert _err(slow.detach().numpy(), ref) < 1e-12, key
     for key, plan in _plans().items():  # small batches: gradgradcheck is numerical

@@ -780,7 +780,7 @@ def _blocks(x: np.ndarray, irreps: Irreps) -> list:
 
 
 def _concat_blocks(blocks: list, batch: tuple) -> np.ndarray:
-    flat = [b.reshape(batch + (-1,)) for b in blocks if b.shape[-1] * b.shape[-2] > 0]
+    flat = [b.reshape(batch + (b.shape[-2] * b.shape[-1],)) for b in blocks if b.shape[-1] * b.shape[-2] > 0]
     return np.concatenate(flat, axis=-1) if flat else np.zeros(batch + (0,))
 
 
