@@ -335,6 +335,29 @@ def test_torch_grouped_forward_only_and_second_derivatives():
     assert fast.dtype == torch.float32 and _err(fast.double().numpy(), ref) < 1e-5
 
 
+@pytest.mark.skipif(not HAS["torch"], reason="torch is not installed")
+@pytest.mark.parametrize("chunk", [1, 200])
+def test_torch_forward_only_chunks_of_rows(monkeypatch, chunk):
+    """The no-grad channelwise / full products by chunks of rows (``_TP_CHUNK`` floats of a
+    block's product: 1 gives one row per chunk, 200 a few rows and a short last chunk)
+    equal the reference, with broadcast batches and shared weights."""
+    import torch
+
+    import e3xp.backends.torch as tb
+
+    monkeypatch.setattr(tb, "_TP_CHUNK", chunk)
+    be = get_backend("torch")
+    gen = torch.Generator().manual_seed(9)
+    for key, plan in _plans().items():
+        for shapes in (((7, plan.irreps_in1.dim), (7, plan.irreps_in2.dim), (7, plan.weight_numel)),
+                       ((3, 1, plan.irreps_in1.dim), (4, plan.irreps_in2.dim), (plan.weight_numel,))):
+            args = [torch.randn(*s, dtype=torch.float64, generator=gen) for s in shapes]
+            with torch.no_grad():
+                fast = be.tensor_product(plan, *args)
+            ref = P.execute_plan_reference(plan, *(a.numpy() for a in args))
+            assert tuple(fast.shape) == ref.shape and _err(fast.numpy(), ref) < 1e-12, (key, shapes)
+
+
 @pytest.mark.skipif(not HAS["jax"], reason="jax is not installed")
 def test_jax_fully_connected_fast_path_derivatives():
     """The native fully connected path (shared weights, ``custom_jvp``): forward mode,
