@@ -358,6 +358,42 @@ def test_torch_forward_only_chunks_of_rows(monkeypatch, chunk):
             assert tuple(fast.shape) == ref.shape and _err(fast.numpy(), ref) < 1e-12, (key, shapes)
 
 
+@pytest.mark.skipif(not HAS["torch"], reason="torch is not installed")
+def test_torch_fully_connected_hand_written_gradients():
+    """Shared-weight fully connected products under autograd (``FullyConnected``): the
+    hand-written gradients equal those of the differentiable form, for a random and an
+    expanded (``sum()``) cotangent, broadcast batches and a subset of inputs; a double
+    backward (recomputed through the differentiable form) equals that form's too."""
+    import torch
+
+    import e3xp.backends.torch as tb
+
+    be = get_backend("torch")
+    plan = _plans()["fc"]
+    gen = torch.Generator().manual_seed(11)
+    for shapes in (((5, plan.irreps_in1.dim), (5, plan.irreps_in2.dim)), ((3, 1, plan.irreps_in1.dim), (4, plan.irreps_in2.dim))):
+        leaves = [torch.randn(*s, dtype=torch.float64, generator=gen, requires_grad=True) for s in shapes]
+        leaves.append(torch.randn(plan.weight_numel, dtype=torch.float64, generator=gen, requires_grad=True))
+        out = be.tensor_product(plan, *leaves)
+        assert type(out.grad_fn).__name__ == "FullyConnectedBackward"
+        schedule, consts = be._prepared("tp", plan, leaves[0])
+        ref = tb._grouped_tp_graph(be, schedule, consts, *leaves, True, tuple(out.shape[:-1]))
+        assert _err(out.detach().numpy(), ref.detach().numpy()) < 1e-12
+        for g in (torch.randn(out.shape, dtype=torch.float64, generator=gen), torch.ones(()).expand(out.shape)):
+            for inputs in (leaves, leaves[1:]):
+                got = torch.autograd.grad(out, inputs, g, retain_graph=True)
+                want = torch.autograd.grad(ref, inputs, g, retain_graph=True)
+                for a, b in zip(got, want):
+                    assert a.shape == b.shape and _err(a.numpy(), b.numpy()) < 1e-12
+        g = torch.randn(out.shape, dtype=torch.float64, generator=gen)
+        second = []
+        for o in (out, ref):
+            gs = torch.autograd.grad(o, leaves, g, create_graph=True, retain_graph=True)
+            second.append(torch.autograd.grad(sum((q * q).sum() for q in gs), leaves))
+        for a, b in zip(*second):
+            assert _err(a.numpy(), b.numpy()) < 1e-12
+
+
 @pytest.mark.skipif(not HAS["jax"], reason="jax is not installed")
 def test_jax_fully_connected_fast_path_derivatives():
     """The native fully connected path (shared weights, ``custom_jvp``): forward mode,
