@@ -575,9 +575,10 @@ def test_torch_shared_linear_forward_only_autograd_and_compile():
 
 @pytest.mark.skipif(not HAS["torch"], reason="torch is not installed")
 def test_torch_compiled_forward_only_uses_the_opaque_op():
-    """Under torch.compile without autograd, channelwise and full products run as the one
-    opaque op ``e3xp::grouped_forward`` (the eager forward-only kernels), with the
-    reference's numbers; with inputs that need gradients the traced path stays."""
+    """Under torch.compile without autograd, channelwise, full and shared-weight fully
+    connected products run as the one opaque op ``e3xp::grouped_forward`` (the eager
+    forward-only kernels), with the reference's numbers; with inputs that need
+    gradients the traced path stays."""
     import torch
 
     be = get_backend("torch")
@@ -588,11 +589,11 @@ def test_torch_compiled_forward_only_uses_the_opaque_op():
         seen.append({str(n.target) for n in gm.graph.nodes if n.op == "call_function"})
         return gm.forward
 
-    for key in ("mace", "full"):
+    for key in ("mace", "full", "fc"):
         plan = _plans()[key] if key in _plans() else P.full_tensor_product_plan("2x0e+1x1o", "0e+1o+2e")
         shapes = [(2, 3, plan.irreps_in1.dim), (3, plan.irreps_in2.dim)]
         if plan.weight_numel:
-            shapes.append((2, 3, plan.weight_numel))
+            shapes.append((plan.weight_numel,) if key == "fc" else (2, 3, plan.weight_numel))
         args = [torch.randn(*s, dtype=torch.float64, generator=gen) for s in shapes]
         ref = P.execute_plan_reference(plan, *(a.numpy() for a in args), *([None] if len(args) == 2 else []))
         f = lambda *a: be.tensor_product(plan, *a)  # noqa: E731

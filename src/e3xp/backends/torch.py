@@ -416,21 +416,30 @@ def _plan_id(plan) -> int:
     return _PLAN_IDS[plan]
 
 
+def _fully_connected_schedule(schedule) -> bool:
+    """Plans whose segments are all fully connected (``"uvw"``): :func:`_fully_connected_forward` with shared weights."""
+    return schedule[4] is not None and all(seg[0] == "uvw" for seg in schedule[4][1])
+
+
 def _grouped_forward_custom_op():
-    """``e3xp::grouped_forward``: :func:`_grouped_uvu_forward` as an opaque torch op.
+    """``e3xp::grouped_forward``: the eager forward-only kernels as an opaque torch op.
 
     Under ``torch.compile`` without autograd, Inductor would otherwise trace the
     forward into its own loops, which measured 2x slower than the eager kernels on
-    workload (c) (607 vs 302 ms, 10^4 edges, float32, one run) and 1.7x on (a):
-    inside the compiled graph the op runs the eager forward-only schedule. The plan
-    travels as an integer id (custom ops take tensors and plain numbers only).
+    workload (c) (607 vs 302 ms, 10^4 edges, float32, one run) and 1.7x on (a);
+    for (b) (shared weights, :func:`_fully_connected_forward`) 30-32 against 22-24 ms.
+    Inside the compiled graph the op runs :func:`_grouped_uvu_forward` or
+    :func:`_fully_connected_forward`. The plan travels as an integer id (custom ops
+    take tensors and plain numbers only).
     """
 
     @torch.library.custom_op("e3xp::grouped_forward", mutates_args=())
     def grouped_forward(x1: torch.Tensor, x2: torch.Tensor, w: Optional[torch.Tensor], plan_id: int,
                         batch: list[int]) -> torch.Tensor:
         schedule, consts = make_backend()._prepared("tp", _PLANS[plan_id], x1)
-        return _grouped_uvu_forward(schedule, consts, x1, x2, w, tuple(batch))
+        if _forward_only_schedule(schedule):
+            return _grouped_uvu_forward(schedule, consts, x1, x2, w, tuple(batch))
+        return _fully_connected_forward(schedule, consts, x1, x2, w, tuple(batch))
 
     @grouped_forward.register_fake
     def _(x1, x2, w, plan_id, batch):
@@ -452,7 +461,7 @@ def _grouped_tp(backend, schedule, consts, x1, x2, w, shared, batch):
     inputs = [a for a in (x1, x2, w) if a is not None]
     if _forward_only_schedule(schedule) and _forward_only(*inputs):
         return _grouped_uvu_forward(schedule, consts, x1, x2, w, batch)
-    if shared and all(seg[0] == "uvw" for seg in segs) and not torch.compiler.is_compiling():
+    if shared and _fully_connected_schedule(schedule) and not torch.compiler.is_compiling():
         if not _needs_graph(*inputs):
             return _fully_connected_forward(schedule, consts, x1, x2, w, batch)
         return _FullyConnected.apply(backend, schedule, consts, tuple(batch), x1, x2, w)
@@ -815,7 +824,8 @@ class TorchBackend(Backend):
         shared, batch = array_api.check_tp_inputs(self, plan, x1, x2, weights)
         if torch.compiler.is_compiling():
             schedule = _opaque_schedule("tp", plan)
-            if _forward_only_schedule(schedule) and not _needs_graph(*(a for a in (x1, x2, weights) if a is not None)):
+            opaque = _forward_only_schedule(schedule) or (shared and _fully_connected_schedule(schedule))
+            if opaque and not _needs_graph(*(a for a in (x1, x2, weights) if a is not None)):
                 # no autograd graph wanted: the eager forward-only kernels as one opaque op
                 return _grouped_forward_op(x1, x2, weights, _opaque_plan_id(plan), list(batch))
         schedule, consts = self._prepared("tp", plan, x1)
