@@ -438,7 +438,9 @@ def spherical_harmonics_in_place(io, ops, flat, lmax, mats_t, sel, normalize, ch
     (:func:`sh_selection`, ``mats_t`` the ``M_l^T``) writes the block's rows of the
     preallocated output: BLAS transposes while it multiplies, where transposed
     copies and concatenations per block and of the blocks took 37 of 82 ms in the
-    torch backend (lmax 3, 10^6 vectors, float32, one thread).
+    torch backend (lmax 3, 10^6 vectors, float32, one thread). The normalisation
+    runs on the transposed rows (long contiguous passes; on the ``(nb, 3)`` block it
+    took 13 of 48 ms): lmax 3 40-43 -> 31-35 ms in torch, 47 -> 35 ms in numpy.
     """
     n, rows = flat.shape[0], (lmax + 1) ** 2
     out = io.empty((n, sel.shape[1]), flat)
@@ -452,7 +454,10 @@ def spherical_harmonics_in_place(io, ops, flat, lmax, mats_t, sel, normalize, ch
         if x.shape[0] < nb:  # the last, shorter block: contiguous rows again for out=
             nb = x.shape[0]
             ys = io.empty((rows, nb), flat)
-        v = io.rows(unit_vectors(ops, x) if normalize else x)  # (3, nb)
+        v = io.rows(x)  # (3, nb)
+        if normalize:  # unit_vectors on the rows: long contiguous passes, not (nb, 3) ones
+            r2 = v[0] * v[0] + v[1] * v[1] + v[2] * v[2]
+            v = v / ops.expand_dims(ops.sqrt(ops.where(r2 > 0, r2, ops.ones_like(r2))), axis=0)
         ys[0] = 1.0
         for l in range(1, lmax + 1):
             o = ops.reshape(outer[: 3 * (2 * l - 1) * nb], (2 * l - 1, 3, nb))
