@@ -783,9 +783,10 @@ def _spherical_harmonics_vjp(vectors, g, lmax, ls, factors, mats, normalize):
             torch.matmul(mats[l - 1], dy[l * l : (l + 1) ** 2], out=do)
             do = do.view(2 * l - 1, 3, nb)
             p = prod[: 3 * (2 * l - 1)].view(2 * l - 1, 3, nb)
-            if l > 1:  # y_0 is the constant 1
-                torch.mul(do, v.unsqueeze(0), out=p)
-                dy[(l - 1) ** 2 : l * l] += p.sum(1)
+            if l > 1:  # y_0 is the constant 1; three multiply-adds along rows, not a sum over c
+                prev = dy[(l - 1) ** 2 : l * l]
+                for c in range(3):
+                    prev.addcmul_(do[:, c], v[c])
             torch.mul(do, ys[(l - 1) ** 2 : l * l].unsqueeze(1), out=p)
             du += p.sum(0)
         if normalize:
