@@ -223,6 +223,11 @@ def _forward_only(*arrays) -> bool:
     return not torch.compiler.is_compiling() and not _needs_graph(*arrays)
 
 
+def _rows(x, batch):
+    """``x (..., dim)`` broadcast to ``batch`` and flattened to ``(rows, dim)`` (a view when no broadcast is needed)."""
+    return torch.broadcast_to(x, batch + x.shape[-1:]).reshape(-1, x.shape[-1])
+
+
 def _grouped_uvu_forward(schedule, consts, x1, x2, w, batch):
     """Forward-only channelwise segments (no autograd graph, not under ``torch.compile``).
 
@@ -249,10 +254,9 @@ def _grouped_uvu_forward(schedule, consts, x1, x2, w, batch):
             blocks.setdefault(st1, (mul1, d1, []))[2].append((col0 + j * d1 * d3, d3, woff, at))
             at += mul1 * d3
     batch = tuple(batch)
-    x1 = torch.broadcast_to(x1, batch + x1.shape[-1:]).reshape(-1, x1.shape[-1])
-    x2 = torch.broadcast_to(x2, batch + x2.shape[-1:]).reshape(-1, x2.shape[-1])
+    x1, x2 = _rows(x1, batch), _rows(x2, batch)
     if w is not None and w.dim() > 1:
-        w = torch.broadcast_to(w, batch + w.shape[-1:]).reshape(-1, w.shape[-1])
+        w = _rows(w, batch)
     rows = x1.shape[0]
     out = x1.new_empty((rows, at))
     plans = []  # per x1 block: (start1, mul1, d1, B (rows, d1, sum d3) as a strided view, paths)
@@ -327,9 +331,8 @@ def _fully_connected_forward(schedule, consts, x1, x2, w, batch, a_t=None):
     """
     ci, segs = schedule[4]
     call = consts[ci]
-    batch, dim1, dim2 = tuple(batch), x1.shape[-1], x2.shape[-1]
-    x1 = torch.broadcast_to(x1, batch + (dim1,)).reshape(-1, dim1)
-    x2 = torch.broadcast_to(x2, batch + (dim2,)).reshape(-1, dim2)
+    batch = tuple(batch)
+    x1, x2 = _rows(x1, batch), _rows(x2, batch)
     n = x1.shape[0]
     out = x1.new_empty((n, sum(mul_o * d3 for _, mul_o, d3, _ in segs)))
     a_t, o = {} if a_t is None else a_t, 0  # x1 blocks as (d1 n, mul1), made once per block
@@ -366,8 +369,7 @@ def _fully_connected_backward(schedule, consts, x1, x2, w, batch, g, need, a_t):
     ci, segs = schedule[4]
     call = consts[ci]
     batch, dim1, dim2 = tuple(batch), x1.shape[-1], x2.shape[-1]
-    x1f = torch.broadcast_to(x1, batch + (dim1,)).reshape(-1, dim1)
-    x2f = torch.broadcast_to(x2, batch + (dim2,)).reshape(-1, dim2)
+    x1f, x2f = _rows(x1, batch), _rows(x2, batch)
     n = x1f.shape[0]
     g = g.reshape(n, g.shape[-1])
     want1, want2, wantw = need
