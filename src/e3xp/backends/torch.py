@@ -6,12 +6,16 @@ plain torch ops. Two native fast paths replace them where they were measured
 faster on CPU: the grouped channelwise / fully connected tensor-product
 segments (:func:`_grouped_tp`) and the spherical harmonics in a transposed,
 blocked layout (:func:`_spherical_harmonics`); both give the reference numbers
-(``tests/test_backends_fastpaths.py``). Under ``torch.compile`` the plan's schedule and constants are
+(``tests/test_backends_fastpaths.py``). Shared-weight fully connected products
+and the harmonics have hand-written gradients (the autograd Functions
+``FullyConnected`` and ``SphericalHarmonics``); their double backward recomputes
+through the differentiable form, so every order of derivative still works. Under ``torch.compile`` the plan's schedule and constants are
 produced by functions marked ``torch.compiler.assume_constant_result``: Dynamo
 runs them once while tracing and bakes their results in, instead of tracing
 the NumPy code that builds them (which would break the graph). Compiled calls
-that need no autograd graph run the eager forward-only kernels of channelwise
-and full products as one opaque custom op (``e3xp::grouped_forward``).
+that need no autograd graph run the eager forward-only kernels of channelwise,
+full and shared-weight fully connected products as one opaque custom op
+(``e3xp::grouped_forward``).
 """
 
 from __future__ import annotations
