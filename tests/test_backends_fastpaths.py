@@ -612,6 +612,36 @@ def test_torch_shared_linear_forward_only_autograd_and_compile():
 
 
 @pytest.mark.skipif(not HAS["torch"], reason="torch is not installed")
+def test_torch_compiled_harmonics_above_lmax_3_use_the_opaque_op():
+    """Under torch.compile without autograd, harmonics above ``SH_POLYNOMIAL_LMAX`` run as the
+    opaque op ``e3xp::sh_forward`` (the eager in-place kernel) with the reference's numbers;
+    up to lmax 3, and with inputs that need gradients, the traced forms stay."""
+    import torch
+
+    from e3xp.core.spherical_harmonics import evaluate_plan_numpy, spherical_harmonics_plan
+
+    be = get_backend("torch")
+    seen = []
+
+    def recording_backend(gm, example_inputs):
+        seen.append({str(n.target) for n in gm.graph.nodes if n.op == "call_function"})
+        return gm.forward
+
+    v = torch.tensor(np.random.default_rng(13).normal(size=(2, 7, 3)))
+    for lmax, ls, normalization, opaque in ((5, [5, 0, 2], "norm", True), (3, [0, 1, 2, 3], "component", False)):
+        shp = spherical_harmonics_plan(lmax)
+        ref = evaluate_plan_numpy(shp, v.numpy(), ls, normalize=True, normalization=normalization)
+        f = lambda x: be.spherical_harmonics(shp, x, ls, True, normalization)  # noqa: E731
+        for grad in (False, True):
+            torch._dynamo.reset()
+            seen.clear()
+            x = v.clone().requires_grad_(grad)
+            out = torch.compile(f, fullgraph=True, backend=recording_backend)(x)
+            assert tuple(out.shape) == ref.shape and _err(out.detach().numpy(), ref) < 1e-12
+            assert any("e3xp.sh_forward" in t for t in seen[-1]) == (opaque and not grad), (lmax, grad)
+
+
+@pytest.mark.skipif(not HAS["torch"], reason="torch is not installed")
 def test_torch_compiled_forward_only_uses_the_opaque_op():
     """Under torch.compile without autograd, channelwise, full and shared-weight fully
     connected products run as the one opaque op ``e3xp::grouped_forward`` (the eager
