@@ -454,17 +454,32 @@ def spherical_harmonics_in_place(io, ops, flat, lmax, mats_t, sel, normalize, ch
         if x.shape[0] < nb:  # the last, shorter block: contiguous rows again for out=
             nb = x.shape[0]
             ys = io.empty((rows, nb), flat)
-        v = io.rows(x)  # (3, nb)
-        if normalize:  # unit_vectors on the rows: long contiguous passes, not (nb, 3) ones
-            r2 = v[0] * v[0] + v[1] * v[1] + v[2] * v[2]
-            v = v / ops.expand_dims(ops.sqrt(ops.where(r2 > 0, r2, ops.ones_like(r2))), axis=0)
-        ys[0] = 1.0
-        for l in range(1, lmax + 1):
-            o = ops.reshape(outer[: 3 * (2 * l - 1) * nb], (2 * l - 1, 3, nb))
-            io.mul(ops.expand_dims(ys[(l - 1) ** 2 : l * l], axis=1), ops.expand_dims(v, axis=0), o)
-            io.matmul(mats_t[l - 1], ops.reshape(o, (3 * (2 * l - 1), nb)), ys[l * l : (l + 1) ** 2])
+        sh_block_rows(io, ops, x, lmax, mats_t, ys, outer, normalize)
         io.matmul(ops.matrix_transpose(ys), sel, out[s : s + nb])
     return out
+
+
+def sh_block_rows(io, ops, x, lmax, mats_t, ys, outer, normalize):
+    """One block of :func:`spherical_harmonics_in_place`: the recursion of ``x (nb, 3)`` into the rows of ``ys``.
+
+    Writes ``y_0 .. y_lmax`` into the first ``(lmax + 1)^2`` rows of ``ys (>= (lmax +
+    1)^2, nb)``, using ``outer`` (at least ``3 (2 lmax - 1) nb`` numbers) as scratch.
+    Returns ``(v, den)``: the rows ``(3, nb)`` the recursion used (unit vectors when
+    ``normalize``) and ``|x|`` as guarded by :func:`unit_vectors` (None without
+    ``normalize``), which a gradient by blocks needs again.
+    """
+    nb = x.shape[0]
+    v, den = io.rows(x), None  # (3, nb)
+    if normalize:  # unit_vectors on the rows: long contiguous passes, not (nb, 3) ones
+        r2 = v[0] * v[0] + v[1] * v[1] + v[2] * v[2]
+        den = ops.sqrt(ops.where(r2 > 0, r2, ops.ones_like(r2)))
+        v = v / ops.expand_dims(den, axis=0)
+    ys[0] = 1.0
+    for l in range(1, lmax + 1):
+        o = ops.reshape(outer[: 3 * (2 * l - 1) * nb], (2 * l - 1, 3, nb))
+        io.mul(ops.expand_dims(ys[(l - 1) ** 2 : l * l], axis=1), ops.expand_dims(v, axis=0), o)
+        io.matmul(mats_t[l - 1], ops.reshape(o, (3 * (2 * l - 1), nb)), ys[l * l : (l + 1) ** 2])
+    return v, den
 
 
 def unit_vectors(ops, x):

@@ -167,9 +167,7 @@ def _layout_functions():
                 return (None,) * 4 + _fully_connected_backward(schedule, consts, x1, x2, w, batch, g, need, ctx.a_t)
             with torch.enable_grad():
                 out = _grouped_tp_graph(backend, schedule, consts, x1, x2, w, True, batch)
-            inputs = [t for t, want in zip((x1, x2, w), need) if want]
-            grads = iter(torch.autograd.grad(out, inputs, g, create_graph=True, allow_unused=True))
-            return (None,) * 4 + tuple(next(grads) if want else None for want in need)
+            return (None,) * 4 + _recomputed_grads(out, (x1, x2, w), need, g)
 
     class SphericalHarmonics(torch.autograd.Function):
         # The in-place blocked harmonics and their hand-written gradient
@@ -188,9 +186,17 @@ def _layout_functions():
                 return (None,) * 5 + (_spherical_harmonics_vjp(vectors, g, *ctx.args),)
             with torch.enable_grad():
                 out = _spherical_harmonics_graph(vectors, *ctx.args)
-            if not out.requires_grad:  # degree 0 only: a constant
-                return (None,) * 5 + (torch.zeros_like(vectors),)
-            return (None,) * 5 + torch.autograd.grad(out, (vectors,), g, create_graph=True)
+            return (None,) * 5 + _recomputed_grads(out, (vectors,), (True,), g)
+
+    def _recomputed_grads(out, tensors, need, g):
+        # The double-backward branch of the Functions above: the gradients of ``out``,
+        # recomputed in differentiable calls, with a graph (None where not needed; zeros
+        # for a constant ``out``, e.g. degree-0 harmonics)
+        if not out.requires_grad:
+            return tuple(torch.zeros_like(t) if want else None for t, want in zip(tensors, need))
+        inputs = [t for t, want in zip(tensors, need) if want]
+        grads = iter(torch.autograd.grad(out, inputs, g, create_graph=True, allow_unused=True))
+        return tuple(next(grads) if want else None for want in need)
 
     return Assemble, SmallL, FullyConnected, SphericalHarmonics
 
@@ -377,49 +383,47 @@ def _fully_connected_backward(schedule, consts, x1, x2, w, batch, g, need, a_t):
     n = x1f.shape[0]
     g = g.reshape(n, g.shape[-1])
     want1, want2, wantw = need
-    da_t = {}  # gradients of the x1 blocks, as (d1 n, mul1)
+    da_t = {}  # gradients of the x1 blocks: start1 -> (mul1, d1, (d1 n, mul1))
     dx2 = x2f.new_zeros((n, dim2)) if want2 else None
     dw = torch.zeros_like(w) if wantw else None
     o = 0
     for (_, mul_o, d3, entries), cols in zip(segs, _fc_columns(segs)):
         k_all = sum(e[2] for e in entries)
-        idx = torch.tensor(cols, device=call.device)
-        b = torch.matmul(x2f, call[:, idx]).view(n, d3, k_all)
+        call_o = call[:, torch.tensor(cols, device=call.device)]  # (dim2, d3 K)
+        b = torch.matmul(x2f, call_o).view(n, d3, k_all)
         gz = g[:, o : o + mul_o * d3].reshape(n, mul_o, d3)
         o += mul_o * d3
-        if d3 == 1:  # an outer product: bmm with an inner size of 1 runs several times slower
-            dt = (b.transpose(1, 2) * gz.transpose(1, 2)).permute(1, 0, 2)  # (K, n, mul_o)
-        else:
-            dt = torch.bmm(b.transpose(1, 2), gz.transpose(1, 2)).permute(1, 0, 2)
+        if want1 or wantw:
+            if d3 == 1:  # an outer product: bmm with an inner size of 1 runs several times slower
+                dt = (b.transpose(1, 2) * gz.transpose(1, 2)).permute(1, 0, 2)  # (K, n, mul_o)
+            else:
+                dt = torch.bmm(b.transpose(1, 2), gz.transpose(1, 2)).permute(1, 0, 2)
         if want2:
             t = x1f.new_empty((k_all, n, mul_o))
         r = 0
         for st1, mul1, d1, _, off in entries:
             wp = w[off : off + mul1 * mul_o].reshape(mul1, mul_o)
-            dtp = dt[r : r + d1].reshape(d1 * n, mul_o)
             if want2:
                 torch.matmul(a_t[st1], wp, out=t[r : r + d1].view(d1 * n, mul_o))
+            if want1 or wantw:
+                dtp = dt[r : r + d1].reshape(d1 * n, mul_o)
             if wantw:
                 dw[off : off + mul1 * mul_o].view(mul1, mul_o).add_(torch.matmul(a_t[st1].transpose(0, 1), dtp))
             if want1:
                 da = torch.matmul(dtp, wp.transpose(0, 1))
                 if st1 in da_t:
-                    da_t[st1].add_(da)
+                    da_t[st1][2].add_(da)
                 else:
-                    da_t[st1] = da
+                    da_t[st1] = (mul1, d1, da)
             r += d1
         if want2:
             db = torch.bmm(gz.transpose(1, 2), t.permute(1, 2, 0))  # (n, d3, K)
-            dcall = call[:, idx].transpose(0, 1)  # (d3 K, dim2)
-            dx2.add_(torch.matmul(db.reshape(n, d3 * k_all), dcall))
+            dx2.add_(torch.matmul(db.reshape(n, d3 * k_all), call_o.transpose(0, 1)))
     grads = [None, dx2, dw]
     if want1:
         dx1 = x1f.new_zeros((n, dim1))
-        for st1, da in da_t.items():
-            mul1 = da.shape[1]
-            d1 = da.shape[0] // n if n else 0
-            if n:
-                dx1[:, st1 : st1 + mul1 * d1].view(n, mul1, d1).copy_(da.view(d1, n, mul1).permute(1, 2, 0))
+        for st1, (mul1, d1, da) in da_t.items():
+            dx1[:, st1 : st1 + mul1 * d1].view(n, mul1, d1).copy_(da.view(d1, n, mul1).permute(1, 2, 0))
         grads[0] = dx1
     for k, t in ((0, x1), (1, x2)):
         if grads[k] is not None:
@@ -508,7 +512,6 @@ def _grouped_tp(backend, schedule, consts, x1, x2, w, shared, batch):
     ``FullyConnected`` (:func:`_fully_connected_backward`). Everything else, and
     all of it under ``torch.compile``, is :func:`_grouped_tp_graph`.
     """
-    ci, segs = schedule[4]
     inputs = [a for a in (x1, x2, w) if a is not None]
     if _forward_only_schedule(schedule) and _forward_only(*inputs):
         return _grouped_uvu_forward(schedule, consts, x1, x2, w, batch)
@@ -755,13 +758,20 @@ def _spherical_harmonics_forward(vectors, lmax, ls, factors, mats, normalize):
     lmax 8 440 -> 300-320 ms. With autograd it runs inside ``SphericalHarmonics``
     (its autograd graph would cost more in the backward than the writes save).
     """
-    from .array_api import sh_selection, spherical_harmonics_in_place
+    from .array_api import spherical_harmonics_in_place
 
     flat = vectors.reshape(-1, 3)
-    sel = torch.from_numpy(sh_selection(lmax, ls, factors)).to(dtype=flat.dtype, device=flat.device)
-    mats_t = [m.transpose(0, 1) for m in mats]
+    sel, mats_t = _sh_block_constants(lmax, ls, factors, mats, flat)
     out = spherical_harmonics_in_place(_InPlace, _Ops, flat, lmax, mats_t, sel, normalize, _SH_CHUNK)
     return out.reshape(tuple(vectors.shape[:-1]) + (sel.shape[1],))
+
+
+def _sh_block_constants(lmax, ls, factors, mats, like):
+    """``(sel, mats_t)`` of ``array_api.spherical_harmonics_in_place`` in ``like``'s dtype and device."""
+    from .array_api import sh_selection
+
+    sel = torch.from_numpy(sh_selection(lmax, ls, factors)).to(dtype=like.dtype, device=like.device)
+    return sel, [m.transpose(0, 1) for m in mats]
 
 
 def _spherical_harmonics_vjp(vectors, g, lmax, ls, factors, mats, normalize):
@@ -779,15 +789,14 @@ def _spherical_harmonics_vjp(vectors, g, lmax, ls, factors, mats, normalize):
     (10^6 vectors, float32, one thread): fwd+bwd lmax 3 188-190 -> 125-131 ms,
     lmax 8 1127-1129 -> 868 ms.
     """
-    from .array_api import sh_selection
+    from .array_api import sh_block_rows
 
     batch = tuple(vectors.shape[:-1])
     flat = vectors.reshape(-1, 3)
     n, rows = flat.shape[0], (lmax + 1) ** 2
-    sel = torch.from_numpy(sh_selection(lmax, ls, factors)).to(dtype=flat.dtype, device=flat.device)
+    sel, mats_t = _sh_block_constants(lmax, ls, factors, mats, flat)
     g = g.reshape(n, sel.shape[1])
     dx = flat.new_empty((n, 3))
-    mats_t = [m.transpose(0, 1) for m in mats]
     width = max(3 * (2 * lmax - 1), 1)
     bufs = None  # block-sized buffers, reused: fresh allocations per block cost page faults
     for s in range(0, n, _SH_CHUNK):
@@ -796,16 +805,8 @@ def _spherical_harmonics_vjp(vectors, g, lmax, ls, factors, mats, normalize):
         if bufs is None or bufs[0].shape[1] != nb:
             bufs = tuple(flat.new_empty(shape) for shape in ((rows, nb), (rows, nb), (width, nb), (width, nb), (3, nb)))
         ys, dy, outer, prod, du = bufs
-        v = torch.stack([x[:, 0], x[:, 1], x[:, 2]])  # (3, nb)
-        if normalize:
-            r2 = v[0] * v[0] + v[1] * v[1] + v[2] * v[2]
-            den = torch.sqrt(torch.where(r2 > 0, r2, torch.ones_like(r2)))
-            v = v / den
-        ys[0] = 1.0
-        for l in range(1, lmax):  # y_lmax itself is not needed
-            o = outer[: 3 * (2 * l - 1)].view(2 * l - 1, 3, nb)
-            torch.mul(ys[(l - 1) ** 2 : l * l].unsqueeze(1), v.unsqueeze(0), out=o)
-            torch.matmul(mats_t[l - 1], o.view(-1, nb), out=ys[l * l : (l + 1) ** 2])
+        # the forward's block again, up to y_{lmax - 1} (y_lmax itself is not needed)
+        v, den = sh_block_rows(_InPlace, _Ops, x, lmax - 1, mats_t, ys, outer.view(-1), normalize)
         torch.matmul(sel, g[s : s + nb].transpose(0, 1), out=dy)  # (rows, nb)
         du.zero_()
         for l in range(lmax, 0, -1):
