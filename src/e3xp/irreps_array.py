@@ -15,130 +15,16 @@ JAX is imported, whichever of e3xp or jax is imported first.
 
 from __future__ import annotations
 
-import importlib.abc
 import numbers
-import sys
-import threading
 
 import numpy as np
 
 from .backends import backend_of, get_default_backend, to_backend
+from ._jax_pytree import install_pytree_registration, register_jax_pytree
+from ._static import irreps_from_key, irreps_key, selector_from_key, selector_key, static_call, static_function
 from .core.irreps import Irrep, Irreps, MulIrrep
 
 __all__ = ["IrrepsArray"]
-
-
-def _mark_constant(fn):
-    # What torch.compiler.assume_constant_result sets, without importing torch:
-    # Dynamo calls ``fn`` once while tracing and bakes its (constant) result in.
-    fn._dynamo_marked_constant = True
-    return fn
-
-
-class _StaticStore:
-    """Holds the results of :func:`static_call` as attributes ``v0, v1, ...``."""
-
-
-_STATIC = _StaticStore()
-_STATIC_NAMES: dict = {}
-_STATIC_FUNCTIONS: dict = {}
-_STATIC_LOCK = threading.Lock()
-
-
-def static_function(fn):
-    """Register ``fn`` (pure, plain hashable arguments) for :func:`static_call`."""
-    _STATIC_FUNCTIONS[f"{fn.__module__}.{fn.__qualname__}"] = fn
-    fn._static_name = f"{fn.__module__}.{fn.__qualname__}"
-    return fn
-
-
-@_mark_constant
-def _static_slot(name: str, args: tuple) -> str:
-    key = (name, args)
-    slot = _STATIC_NAMES.get(key)
-    if slot is None:
-        value = _STATIC_FUNCTIONS[name](*args)
-        with _STATIC_LOCK:
-            slot = _STATIC_NAMES.get(key)
-            if slot is None:
-                slot = f"v{len(_STATIC_NAMES)}"
-                setattr(_STATIC, slot, value)
-                _STATIC_NAMES[key] = slot
-    return slot
-
-
-def static_call(fn, *args):
-    """``fn(*args)`` computed once per distinct ``args`` (plain ints, strings, tuples).
-
-    This is where all irreps bookkeeping (sorting, simplifying, plan building)
-    happens, so that it stays out of compiled code: under ``torch.compile`` the
-    slot lookup runs at trace time (it is marked constant) and the value is read
-    back as an attribute of a module-level object, which Dynamo treats as a real,
-    guarded Python object. ``fn`` must be decorated with :func:`static_function`;
-    its arguments must not be Irreps (pass :func:`irreps_key` instead), since
-    Dynamo cannot hand objects it built while tracing to a constant function.
-    """
-    return getattr(_STATIC, _static_slot(fn._static_name, args))
-
-
-@static_function
-def _example_static(n: int) -> tuple:
-    """Used by the doctest of :func:`static_call` only.
-
-    >>> static_call(_example_static, 3) is static_call(_example_static, 3)
-    True
-    """
-    return tuple(range(n))
-
-
-def irreps_key(irreps: Irreps) -> tuple:
-    """Irreps as plain data ``((mul, l, p), ...)``, for :func:`static_call`.
-
-    >>> irreps_key(Irreps("2x0e + 1o"))
-    ((2, 0, 1), (1, 1, -1))
-    >>> irreps_from_key(((2, 0, 1), (1, 1, -1)))
-    2x0e+1x1o
-    """
-    return tuple((mul_ir.mul, mul_ir.ir.l, mul_ir.ir.p) for mul_ir in irreps)
-
-
-def irreps_from_key(key: tuple) -> Irreps:
-    return Irreps([(mul, (l, p)) for mul, l, p in key])
-
-
-def selector_key(sel):
-    """An irreps selector (str, Irrep, Irreps, list of them) as plain data; callables pass through.
-
-    >>> selector_key(["0e", Irrep("1o")])
-    ('list', ('0e', ('irrep', 1, -1)))
-    >>> selector_from_key(selector_key(["0e", Irrep("1o")]))
-    ['0e', 1o]
-    """
-    if sel is None or isinstance(sel, str):
-        return sel
-    if isinstance(sel, Irreps):
-        return ("irreps", irreps_key(sel))
-    if isinstance(sel, Irrep):
-        return ("irrep", sel.l, sel.p)
-    if isinstance(sel, MulIrrep):
-        return ("irrep", sel.ir.l, sel.ir.p)
-    if isinstance(sel, (list, tuple)):
-        if len(sel) == 2 and all(isinstance(v, int) for v in sel):
-            return ("irrep", sel[0], sel[1])  # an (l, p) pair
-        return ("list", tuple(selector_key(v) for v in sel))
-    return sel
-
-
-def selector_from_key(key):
-    """Inverse of :func:`selector_key`: something ``Irreps.filter`` and the plans accept."""
-    if key is None or isinstance(key, str) or not isinstance(key, tuple):
-        return key
-    kind = key[0]
-    if kind == "irreps":
-        return irreps_from_key(key[1])
-    if kind == "irrep":
-        return Irrep(key[1], key[2])
-    return [selector_from_key(v) for v in key[1]]
 
 
 @static_function
@@ -237,8 +123,8 @@ class IrrepsArray:
             )
         self.irreps = irreps
         self.array = array
-        if not _JAX_STATE["registered"] and backend.name == "jax":
-            _register_jax_pytree()
+        if backend.name == "jax":
+            register_jax_pytree()  # a no-op once registered
 
     @classmethod
     def _unchecked(cls, irreps: Irreps, array) -> "IrrepsArray":
@@ -701,86 +587,4 @@ def _multiply_irreps_arrays(x: IrrepsArray, y: IrrepsArray) -> IrrepsArray:
     return elementwise_tensor_product(x, y)
 
 
-# --------------------------------------------------------------------------- JAX pytree
-
-_JAX_STATE = {"registered": False, "lock": threading.Lock()}
-
-
-def _flatten(x: IrrepsArray):
-    return (x.array,), x.irreps
-
-
-def _unflatten(irreps, children):
-    return IrrepsArray._unchecked(irreps, children[0])
-
-
-def _register_jax_pytree() -> None:
-    """Register IrrepsArray as a pytree if JAX is (fully) imported; idempotent."""
-    if _JAX_STATE["registered"]:
-        return
-    jax = sys.modules.get("jax")
-    tree_util = getattr(jax, "tree_util", None) if jax is not None else None
-    if tree_util is None:
-        return
-    with _JAX_STATE["lock"]:
-        if _JAX_STATE["registered"]:
-            return
-        try:
-            tree_util.register_pytree_node(IrrepsArray, _flatten, _unflatten)
-        except ValueError:
-            pass  # already registered (e.g. this module was reloaded)
-        _JAX_STATE["registered"] = True
-
-
-class _JaxImportHook(importlib.abc.MetaPathFinder):
-    """Registers the pytree right after ``import jax`` finishes, if e3xp came first.
-
-    It finds jax's real spec through the other finders and wraps only that
-    loader's ``exec_module``; it removes itself once jax has been executed.
-    """
-
-    def __init__(self):
-        self._busy = False
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname != "jax" or self._busy:
-            return None
-        self._busy = True
-        try:
-            spec = None
-            for finder in sys.meta_path:
-                if finder is self or not hasattr(finder, "find_spec"):
-                    continue
-                spec = finder.find_spec(fullname, path, target)
-                if spec is not None:
-                    break
-        finally:
-            self._busy = False
-        # Stay installed until jax is actually executed: importlib.util.find_spec
-        # (e.g. from available_backends) asks finders without importing.
-        loader = getattr(spec, "loader", None)
-        exec_module = getattr(loader, "exec_module", None)
-        if exec_module is None:
-            return spec
-
-        def exec_then_register(module):
-            exec_module(module)
-            _register_jax_pytree()
-            _remove_jax_hook()
-
-        try:
-            loader.exec_module = exec_then_register
-        except (AttributeError, TypeError):
-            pass  # an unusual loader: the constructor hook still registers on first use
-        return spec
-
-
-def _remove_jax_hook() -> None:
-    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _JaxImportHook)]
-
-
-if "jax" in sys.modules:
-    _register_jax_pytree()
-else:
-    _remove_jax_hook()
-    sys.meta_path.insert(0, _JaxImportHook())
+install_pytree_registration(IrrepsArray)

@@ -10,7 +10,8 @@ import threading
 import numpy as np
 
 from ..core.irreps import Irreps
-from ..irreps_array import IrrepsArray, static_call, static_function
+from .._static import static_call, static_function
+from ..irreps_array import IrrepsArray
 from ._common import as_irreps_array
 
 __all__ = ["norm", "scalar_activation", "normalize2mom_constant", "activation_parity"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from ..backends import backend_of
 from ..core.irreps import Irreps
 from ..core.plans import linear_plan
-from ..irreps_array import IrrepsArray, irreps_from_key, irreps_key, static_call, static_function
+from .._static import irreps_from_key, irreps_key, static_call, static_function
+from ..irreps_array import IrrepsArray
 from ._common import as_irreps_array
 
 __all__ = ["Linear"]

@@ -7,7 +7,8 @@ import numbers
 from ..backends import backend_of
 from ..core.irreps import Irreps
 from ..core.spherical_harmonics import NORMALIZATIONS, spherical_harmonics_plan
-from ..irreps_array import IrrepsArray, irreps_key, selector_from_key, static_call, static_function
+from .._static import irreps_key, selector_from_key, static_call, static_function
+from ..irreps_array import IrrepsArray
 
 __all__ = ["spherical_harmonics"]
 

@@ -14,15 +14,8 @@ from ..core.plans import (
     full_tensor_product_plan,
     tensor_square_plan,
 )
-from ..irreps_array import (
-    IrrepsArray,
-    irreps_from_key,
-    irreps_key,
-    selector_from_key,
-    selector_key,
-    static_call,
-    static_function,
-)
+from .._static import irreps_from_key, irreps_key, selector_from_key, selector_key, static_call, static_function
+from ..irreps_array import IrrepsArray
 from ._common import as_irreps_array, broadcast_pair
 
 __all__ = ["tensor_product", "elementwise_tensor_product", "tensor_square"]
