@@ -112,18 +112,18 @@ def test_scalar_activation():
 
 
 def test_linear_weight_layout_equals_e3nn_torch():
-    """The flat weight "w" is e3nn's o3.Linear weight for (regrouped input, simplified output)."""
+    """params["weight"] / ["bias"] are e3nn's o3.Linear weight / bias for (regrouped input, simplified output)."""
     o3 = pytest.importorskip("e3nn.o3")
     torch = pytest.importorskip("torch")
     x = IrrepsArray("8x0e + 4x1o + 3x0e + 1e", np.random.default_rng(10).standard_normal((5, 26)))
     lin = Linear("5x0e + 2x1o + 1o + 3x1e", biases=True)
     params = lin.init(3, x)
-    params["b"] = np.linspace(-1.0, 1.0, params["b"].shape[0])
+    params["bias"] = np.linspace(-1.0, 1.0, params["bias"].shape[0])
     ours = lin.apply(params, x)
     ref = o3.Linear(str(x.irreps.regroup()), str(lin.irreps_out), biases=True).to(torch.float64)
-    assert ref.weight_numel == params["w"].shape[0] and ref.bias_numel == params["b"].shape[0]
+    assert ref.weight_numel == params["weight"].shape[0] and ref.bias_numel == params["bias"].shape[0]
     with torch.no_grad():
-        ref.weight.copy_(torch.as_tensor(params["w"]))
-        ref.bias.copy_(torch.as_tensor(params["b"]))
+        ref.weight.copy_(torch.as_tensor(params["weight"]))
+        ref.bias.copy_(torch.as_tensor(params["bias"]))
         theirs = ref(torch.as_tensor(np.asarray(x.regroup().array))).numpy()
     np.testing.assert_allclose(ours.array, theirs, rtol=1e-12, atol=1e-12)

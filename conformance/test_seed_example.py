@@ -48,10 +48,10 @@ def test_seed_example(xp):
     np.testing.assert_allclose(np.sum(zv[4:] ** 2), np.sum(S**2), rtol=10 * tol)
 
     assert b.irreps == "1x1o+3x0e+1x1o"
-    assert sorted(w) == ["w"] and tuple(w["w"].shape) == (13,)
+    assert sorted(w) == ["weight"] and tuple(w["weight"].shape) == (13,)
     # e3nn o3.Linear layout for 3x0e+2x1o -> 1o+3x0e+1o, weights N(0, 1) from seed 0
     wn = np.random.default_rng(0).standard_normal(13)
-    np.testing.assert_allclose(xp.to_numpy(w["w"]), wn, rtol=tol)
+    np.testing.assert_allclose(xp.to_numpy(w["weight"]), wn, rtol=tol)
     av = np.arange(1.0, 10.0)
     a0, a1 = av[:3], av[3:].reshape(2, 3)
     expected = np.concatenate(

@@ -19,6 +19,7 @@ from e3xp.core.irreps import Irreps
 from e3xp.core.rotations import rand_matrix
 from e3xp.irreps_array import IrrepsArray
 from e3xp.ops.gate import gate, norm_activation
+from e3xp.ops.linear import Linear
 from e3xp.ops.radial import soft_one_hot_linspace
 from e3xp.ops.weighted import ChannelwiseTensorProduct, FullyConnectedTensorProduct
 
@@ -82,7 +83,7 @@ N_SEG = 3
 
 def _case_fc(ctx, x, y, w=None):
     w = ctx.to(W_FC) if w is None else w
-    return FC.apply(w, IrrepsArray(FC.irreps_in1, x), IrrepsArray(FC.irreps_in2, y))
+    return FC.apply({"weight": w}, IrrepsArray(FC.irreps_in1, x), IrrepsArray(FC.irreps_in2, y))
 
 
 def _case_cw(ctx, x, y, w=None):
@@ -295,6 +296,46 @@ def test_torch_compile_fullgraph_equals_eager(xp_ad):
     np.testing.assert_allclose(compiled.numpy(), eager.numpy(), atol=1e-13)
 
 
+# --------------------------------------------------------------------------- parameters
+
+
+def test_params_convention(xp):
+    """init returns {"weight": ...} (plus "bias" for Linear with biases) on the inputs' backend,
+    dtype and device, with numpy's numbers for the same seed; apply takes that dict (the
+    channelwise product also the bare per-sample array); the old forms are TypeErrors."""
+    ctx = _setup(xp)
+    values = {name: _rand((2, ir.dim), 94 + k) for k, (name, ir) in enumerate(
+        [("x", FC.irreps_in1), ("y", FC.irreps_in2), ("z", CW.irreps_in1), ("s", CW.irreps_in2)]
+    )}
+    irreps = {"x": FC.irreps_in1, "y": FC.irreps_in2, "z": CW.irreps_in1, "s": CW.irreps_in2}
+    cases = [
+        (Linear("2x0e + 1o + 1e", biases=True), "x", ["bias", "weight"]),
+        (Linear("3x1o"), "x", ["weight"]),
+        (FC, "xy", ["weight"]),
+        (FullyConnectedTensorProduct("0e + 2x1o"), "xy", ["weight"]),  # layout from the inputs
+        (CW, "zs", ["weight"]),
+    ]
+    for layer, names, keys in cases:
+        here = [IrrepsArray(irreps[n], ctx.to(values[n])) for n in names]
+        ref_inputs = [IrrepsArray(irreps[n], values[n]) for n in names]
+        params, ref = layer.init(3, *here), layer.init(3, *ref_inputs)
+        assert sorted(params) == keys, layer
+        for k in keys:
+            assert ctx.be.is_array(params[k]) and params[k].dtype == here[0].dtype
+            assert str(ctx.be.device(params[k])) == str(here[0].device)
+            np.testing.assert_allclose(_np(ctx.be, params[k]), ref[k], rtol=ctx.agree_tol, atol=ctx.agree_tol)
+        expected = layer.apply(ref, *ref_inputs).array
+        for p in (params, params["weight"]) if layer is CW else (params,):
+            got = _np(ctx.be, layer.apply(p, *here))
+            np.testing.assert_allclose(got, expected, rtol=ctx.agree_tol, atol=ctx.agree_tol)
+        old = {"w": params["weight"], **({"b": params["bias"]} if "bias" in params else {})}
+        with pytest.raises(TypeError, match="old keys 'w'"):
+            layer.apply(old, *here)
+        if layer is not CW:
+            with pytest.raises(TypeError, match="got a bare"):
+                layer.apply(params["weight"], *here)
+
+
 # --------------------------------------------------------------------------- bad input
 
 
@@ -304,11 +345,11 @@ def test_bad_input(xp):
     x = IrrepsArray(FC.irreps_in1, to(_rand((2, FC.irreps_in1.dim), 90)))
     y = IrrepsArray(FC.irreps_in2, to(_rand((2, FC.irreps_in2.dim), 91)))
     with pytest.raises(ValueError, match=rf"do not match weight_numel={FC.weight_numel}"):
-        FC.apply(to(np.ones(FC.weight_numel + 1)), x, y)
+        FC.apply({"weight": to(np.ones(FC.weight_numel + 1))}, x, y)
     with pytest.raises(TypeError):
-        FC.apply(to(np.ones(FC.weight_numel), "int64"), x, y)
+        FC.apply({"weight": to(np.ones(FC.weight_numel), "int64")}, x, y)
     with pytest.raises(ValueError, match="but this layer was built for"):
-        FC.apply(to(W_FC), y, x)
+        FC.apply({"weight": to(W_FC)}, y, x)
     with pytest.raises(ValueError, match="but this layer was built for"):
         CW.apply(to(W_CW), x, y)
     z = IrrepsArray(CW.irreps_in1, to(_rand((2, CW.irreps_in1.dim), 92)))

@@ -265,12 +265,13 @@ def test_linear_biases_and_layout():
     x = IrrepsArray("2x0e + 1o", np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
     lin = Linear("3x0e + 1o", biases=True)
     params = lin.init(7, x)
-    assert sorted(params) == ["b", "w"] and params["w"].shape == (2 * 3 + 1,) and params["b"].shape == (3,)
-    np.testing.assert_array_equal(params["b"], np.zeros(3))
-    np.testing.assert_array_equal(params["w"], np.random.default_rng(7).standard_normal(7))
-    params["b"] = np.array([10.0, 20.0, 30.0])
+    assert sorted(params) == ["bias", "weight"]
+    assert params["weight"].shape == (2 * 3 + 1,) and params["bias"].shape == (3,)
+    np.testing.assert_array_equal(params["bias"], np.zeros(3))
+    np.testing.assert_array_equal(params["weight"], np.random.default_rng(7).standard_normal(7))
+    params["bias"] = np.array([10.0, 20.0, 30.0])
     y = lin.apply(params, x)
-    w = params["w"]
+    w = params["weight"]
     np.testing.assert_allclose(y.array[:3], np.array([1.0, 2.0]) @ w[:6].reshape(2, 3) / math.sqrt(2) + [10, 20, 30])
     np.testing.assert_allclose(y.array[3:], w[6] * np.array([3.0, 4.0, 5.0]))
     # a 0e output with no 0e input is fed by its bias alone
@@ -279,15 +280,15 @@ def test_linear_biases_and_layout():
     assert lin0.apply(p0, IrrepsArray("1o", np.ones(3))).irreps == "1x0e+1x1o"
     with pytest.raises(ValueError, match="no allowed path"):
         Linear("0e + 1o").init(0, IrrepsArray("1o", np.ones(3)))
-    with pytest.raises(ValueError, match=r"params\['w'\] has shape"):
-        lin.apply({"w": np.zeros(3), "b": np.zeros(3)}, x)
+    with pytest.raises(ValueError, match=r"params\['weight'\] has shape \(3,\), but inputs with irreps 2x0e\+1x1o"):
+        lin.apply({"weight": np.zeros(3), "bias": np.zeros(3)}, x)
 
 
 def test_linear_regroups_its_input_like_e3nn_jax():
     lin = Linear("2x1o")
     a = IrrepsArray("1o + 0e + 1o", np.arange(7.0))
     params = lin.init(0, a)
-    assert params["w"].shape == (4,)  # one (2, 2) block for the regrouped 2x1o
+    assert params["weight"].shape == (4,)  # one (2, 2) block for the regrouped 2x1o
     b = IrrepsArray("2x1o + 0e", np.concatenate([np.arange(3.0), np.arange(4.0, 7.0), [3.0]]))
     np.testing.assert_allclose(lin.apply(params, a).array, lin.apply(params, b).array)
 

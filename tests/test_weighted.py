@@ -69,15 +69,15 @@ def test_fully_connected_matches_e3nn(e3nn_o3, i1, i2, io, inorm, pnorm):
     )
     tp = FullyConnectedTensorProduct(io, irrep_normalization=inorm, path_normalization=pnorm)
     x, y = _rand((6, Irreps(i1).dim), 0), _rand((6, Irreps(i2).dim), 1)
-    w0 = tp.init(3, IrrepsArray(i1, x), IrrepsArray(i2, y))
-    assert tp.weight_numel == ref.weight_numel == w0.shape[0]
-    w = _rand((6, tp.weight_numel), 2)
-    got = tp.apply(w, IrrepsArray(i1, x), IrrepsArray(i2, y))
+    w0 = tp.init(3, IrrepsArray(i1, x), IrrepsArray(i2, y))["weight"]
+    assert ref.weight_numel == w0.shape[0]
+    w = _rand((6, ref.weight_numel), 2)
+    got = tp.apply({"weight": w}, IrrepsArray(i1, x), IrrepsArray(i2, y))
     assert got.irreps == Irreps(io)
     expected = ref(torch.tensor(x), torch.tensor(y), torch.tensor(w)).detach().numpy()
     np.testing.assert_allclose(got.array, expected, rtol=0, atol=1e-12)
     # shared weights: the same as repeating them per sample
-    got = tp.apply(w0, IrrepsArray(i1, x), IrrepsArray(i2, y)).array
+    got = tp.apply({"weight": w0}, IrrepsArray(i1, x), IrrepsArray(i2, y)).array
     expected = ref(torch.tensor(x), torch.tensor(y), torch.tensor(np.broadcast_to(w0, w.shape).copy()))
     np.testing.assert_allclose(got, expected.detach().numpy(), rtol=0, atol=1e-12)
 
@@ -102,12 +102,12 @@ def test_fully_connected_by_hand():
     tp = FullyConnectedTensorProduct("2x0e", "2x0e", "3x0e")
     x, y = np.array([1.0, -2.0]), np.array([0.5, 3.0, -1.0])
     W = np.arange(12.0).reshape(2, 3, 2)
-    got = tp.apply(W.reshape(-1), IrrepsArray("2x0e", x), IrrepsArray("3x0e", y)).array
+    got = tp.apply({"weight": W.reshape(-1)}, IrrepsArray("2x0e", x), IrrepsArray("3x0e", y)).array
     np.testing.assert_allclose(got, np.einsum("uvw,u,v->w", W, x, y) / math.sqrt(6), rtol=1e-15)
     # 1o x 1o -> 0e + 1e with unit weights: x.y / sqrt(3) and (x cross y) / sqrt(2)
     tp = FullyConnectedTensorProduct("0e + 1e", "1o", "1o")
     a, b = np.array([1.0, 2.0, 3.0]), np.array([-1.0, 0.5, 2.0])
-    got = tp.apply(np.ones(2), IrrepsArray("1o", a), IrrepsArray("1o", b)).array
+    got = tp.apply({"weight": np.ones(2)}, IrrepsArray("1o", a), IrrepsArray("1o", b)).array
     np.testing.assert_allclose(got[0], a @ b / math.sqrt(3), rtol=1e-15)
     np.testing.assert_allclose(got[1:], np.cross(a, b) / math.sqrt(2), rtol=1e-14)
 
@@ -126,7 +126,7 @@ def test_output_second_moment_is_one():
     tp = FullyConnectedTensorProduct(io, i1, i2)
     x, y = _rand((4000, Irreps(i1).dim), 7), _rand((4000, Irreps(i2).dim), 8)
     w = _rand((4000, tp.weight_numel), 9)  # fresh weights per sample: exact expectation 1
-    out = tp.apply(w, IrrepsArray(i1, x), IrrepsArray(i2, y)).array
+    out = tp.apply({"weight": w}, IrrepsArray(i1, x), IrrepsArray(i2, y)).array
     assert abs(np.mean(out**2) - 1.0) < 0.05
 
 
@@ -165,12 +165,23 @@ def test_bad_input():
     x, y = IrrepsArray("2x0e + 3x1o", _rand(11, 0)), IrrepsArray("0e + 1o", _rand(4, 1))
     tp = FullyConnectedTensorProduct("1x0e + 1x1o")
     w = tp.init(0, x, y)
-    with pytest.raises(ValueError, match=rf"shape \(5,\) do not match weight_numel={tp.weight_numel}.*\[0:2\] 2x0e x 1x0e -> 1x0e"):
-        tp.apply(np.ones(5), x, y)
-    with pytest.raises(ValueError, match=rf"\({tp.weight_numel}, 1\) do not match"):
-        tp.apply(np.ones((tp.weight_numel, 1)), x, y)
-    with pytest.raises(ValueError, match=r"x has irreps 2x0e\+3x1e, but this layer was built for 2x0e\+3x1o"):
+    n = w["weight"].shape[0]  # 2*1*1 + 2*1*1 + 3*1*1 + 3*1*1: the layout follows the inputs
+    assert n == 10
+    with pytest.raises(
+        ValueError,
+        match=rf"shape \(5,\) do not match weight_numel={n} of inputs 2x0e\+3x1o x 1x0e\+1x1o.*\[0:2\] 2x0e x 1x0e -> 1x0e",
+    ):
+        tp.apply({"weight": np.ones(5)}, x, y)
+    with pytest.raises(ValueError, match=rf"\({n}, 1\) do not match"):
+        tp.apply({"weight": np.ones((n, 1))}, x, y)
+    with pytest.raises(TypeError, match=r"got a bare ndarray; pass \{'weight': weights\}"):
+        tp.apply(w["weight"], x, y)
+    # the layer does not remember the irreps of init: params that do not fit the inputs are refused
+    with pytest.raises(ValueError, match=r"shape \(10,\) do not match weight_numel=7 of inputs 2x0e\+3x1e x 1x0e\+1x1o"):
         tp.apply(w, IrrepsArray("2x0e + 3x1e", _rand(11, 0)), y)
+    declared = FullyConnectedTensorProduct("1x0e + 1x1o", x.irreps, y.irreps)
+    with pytest.raises(ValueError, match=r"x has irreps 2x0e\+3x1e, but this layer was built for 2x0e\+3x1o"):
+        declared.apply(w, IrrepsArray("2x0e + 3x1e", _rand(11, 0)), y)
     with pytest.raises(ValueError, match=r"x has irreps 1x1o, but this layer was built for 1x0e"):
         FullyConnectedTensorProduct("0e", "0e", "0e").init(0, IrrepsArray("1o", np.ones(3)), y)
     with pytest.raises(ValueError, match="no tensor product path"):
@@ -180,7 +191,7 @@ def test_bad_input():
     with pytest.raises(ValueError, match="no channelwise tensor product path"):
         ChannelwiseTensorProduct("0e", "0e", filter_ir_out="1o")
     cw = ChannelwiseTensorProduct("2x0e", "0e")
-    with pytest.raises(ValueError, match=r"weight_numel=2; expected \(2,\) shared or \(\.\.\., 2\) per sample"):
+    with pytest.raises(ValueError, match=r"weight_numel=2 of inputs 2x0e x 1x0e; expected \(2,\) shared or \(\.\.\., 2\) per sample"):
         cw.apply(np.ones(3), IrrepsArray("2x0e", np.ones(2)), IrrepsArray("0e", np.ones(1)))
     with pytest.raises(ValueError, match=r"y has irreps 1x0o"):
         cw.apply(np.ones(2), IrrepsArray("2x0e", np.ones(2)), IrrepsArray("0o", np.ones(1)))

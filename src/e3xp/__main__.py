@@ -63,9 +63,9 @@ def _seed_example(target) -> str:
         refused = f"refused ({e})"
     a = IrrepsArray("3x0e + 2x1o", xp.asarray(np.arange(1.0, 10.0)))
     lin = Linear("1o + 3x0e + 1o")
-    w = lin.init(0, a)
-    b = lin.apply(w, a)
-    err = equivariance_error(lambda v: lin.apply(w, v), a)
+    params = lin.init(0, a)
+    b = lin.apply(params, a)
+    err = equivariance_error(lambda v: lin.apply(params, v), a)
     return (
         f"tensor_product -> {z.irreps} {np.round(target.to_numpy(z), 4).tolist()}; "
         f"x + 1e {refused}; Linear -> {b.irreps}, equivariance error {err:.1e}"

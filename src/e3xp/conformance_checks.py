@@ -213,7 +213,7 @@ def _linear(target):
     like = target.irreps_array("3x0e + 2x1o + 1e", np.zeros((1, 12)))
     params = lin.init(0, like)
     # Non-zero biases so that the bias path is compared too.
-    params["b"] = target.asarray(np.linspace(-1.0, 1.0, int(params["b"].shape[0])))
+    params["bias"] = target.asarray(np.linspace(-1.0, 1.0, int(params["bias"].shape[0])))
     return lambda x: lin.apply(params, x)
 
 
@@ -278,8 +278,8 @@ def _fc_tp(target):
     tp = FullyConnectedTensorProduct("2x0e + 1o + 1e + 2e", "2x0e + 1o", "0e + 1o + 2e")
     x_like = target.irreps_array("2x0e + 1o", np.zeros((1, 5)))
     y_like = target.irreps_array("0e + 1o + 2e", np.zeros((1, 9)))
-    weights = tp.init(0, x_like, y_like)
-    return lambda x, y: tp.apply(weights, x, y)
+    params = tp.init(0, x_like, y_like)
+    return lambda x, y: tp.apply(params, x, y)
 
 
 def _channelwise_tp(target):

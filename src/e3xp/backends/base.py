@@ -333,7 +333,12 @@ class Backend:
         elif not self._is_real_float(dtype):
             raise TypeError(f"normal() needs a real floating dtype, got {self._dtype_name(dtype)}")
         host = _draw_float64(seed, shape)
-        return self.asarray(host.astype(self._dtype_name(dtype)), dtype=dtype, device=device)
+        name = self._dtype_name(dtype)
+        if name not in ("float16", "float32", "float64"):
+            # bfloat16: numpy has no such dtype (and torch refuses ml_dtypes' one), so round
+            # to float32, which every framework holds, and let the framework cast.
+            return self.xp.astype(self.asarray(host.astype(np.float32), device=device), dtype)
+        return self.asarray(host.astype(name), dtype=dtype, device=device)
 
     # --- scatter ---------------------------------------------------------
     def _check_scatter(self, data, index, num_segments, axis):

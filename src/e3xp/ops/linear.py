@@ -7,7 +7,7 @@ from ..core.irreps import Irreps
 from ..core.plans import linear_plan
 from .._static import irreps_from_key, irreps_key, static_call, static_function
 from ..irreps_array import IrrepsArray
-from ._common import as_irreps_array
+from ._common import FrozenLayer, as_irreps_array, unpack_params
 
 __all__ = ["Linear"]
 
@@ -33,7 +33,7 @@ def _regrouped(key: tuple) -> tuple:
     return irreps_key(irreps_from_key(key).regroup())
 
 
-class Linear:
+class Linear(FrozenLayer):
     r"""Equivariant linear map between irreps, following e3nn-jax's ``Linear``.
 
     As in e3nn-jax, the input is regrouped first (``8x0e + 4x1o + 3x0e`` is seen
@@ -41,28 +41,39 @@ class Linear:
     merged). Each ``(input block, output block)`` pair with equal irreps gets a
     weight block ``(mul_in, mul_out)`` with coefficient ``1 / sqrt(fan_in)``.
 
-    Parameters are a dict of arrays on the input's backend:
+    Parameters are a dict of arrays on the input's backend, named as in e3nn's
+    ``o3.Linear``:
 
-    * ``"w"``: one flat weight vector of size ``weight_numel``, in e3nn's
+    * ``"weight"``: one flat weight vector of size ``weight_numel``, in e3nn's
       ``o3.Linear`` layout for ``(irreps_in.regroup(), irreps_out.simplify())``:
       blocks ordered by input block, then output block, each ``(mul_in, mul_out)``
       row-major. Initialised from N(0, 1), the same numbers on every backend for
       the same int seed.
-    * ``"b"`` (only when ``biases=True``): size ``bias_numel``, one bias per ``0e``
-      output channel in output order, initialised to zero.
+    * ``"bias"`` (only when ``biases=True``): size ``bias_numel``, one bias per
+      ``0e`` output channel in output order, initialised to zero.
+
+    The layer itself holds no parameters and no state: it is immutable, compares
+    and hashes by its configuration, and pickles. Without ``irreps_in`` it maps
+    any input it can (as e3nn-jax's ``Linear``), deriving the weight layout from
+    each call's input irreps; ``apply`` checks that the params fit that layout.
 
     Parameters
     ----------
     irreps_out : str or Irreps
     irreps_in : str or Irreps, optional
-        When given, ``init`` checks that the input has these irreps (up to regrouping).
+        When given, the plan is built (and checked) here, and inputs must have
+        these irreps (up to regrouping).
     biases : bool
 
     Raises
     ------
     ValueError
-        At ``init``: an output irrep that no input irrep reaches (and that no bias
-        feeds). At ``apply``: input irreps different from those seen by ``init``.
+        An output irrep that no input irrep reaches (and that no bias feeds): at
+        construction when ``irreps_in`` is given, else at ``init`` / ``apply``.
+        At ``apply``: params whose shapes do not fit the input irreps.
+    TypeError
+        Params that are not the dict ``init`` returns (a bare array, the old
+        ``{"w": ..., "b": ...}`` keys, lists instead of arrays).
 
     Examples
     --------
@@ -70,22 +81,39 @@ class Linear:
     >>> a = IrrepsArray("3x0e + 2x1o", np.arange(9.0))
     >>> lin = Linear("1o + 3x0e + 1o")
     >>> params = lin.init(0, a)
-    >>> sorted(params), params["w"].shape
-    (['w'], (13,))
+    >>> sorted(params), params["weight"].shape
+    (['weight'], (13,))
     >>> b = lin.apply(params, a)
     >>> b.irreps
     1x1o+3x0e+1x1o
+    >>> lin.apply({"w": params["weight"]}, a)
+    Traceback (most recent call last):
+    ...
+    TypeError: Linear.apply: params has the old keys 'w'; the parameters are now named as in e3nn: pass {'weight': ...} (what init returns)
     """
 
     def __init__(self, irreps_out, irreps_in=None, biases: bool = False):
-        self.irreps_out = Irreps(irreps_out).simplify()
-        self.irreps_in = None if irreps_in is None else Irreps(irreps_in).regroup()
         if not isinstance(biases, bool):
             raise TypeError(f"Linear: biases={biases!r} must be a bool")
-        self.biases = biases
+        self._set(
+            irreps_out=Irreps(irreps_out).simplify(),
+            irreps_in=None if irreps_in is None else Irreps(irreps_in).regroup(),
+            biases=biases,
+        )
+        if self.irreps_in is not None:
+            self.plan(self.irreps_in)  # built once (cached), so a bad layer fails here
+
+    def _init_args(self) -> tuple:
+        return (self.irreps_out, self.irreps_in, self.biases)
 
     def plan(self, irreps_in):
-        """The :class:`~e3xp.core.plans.LinearPlan` for inputs with ``irreps_in`` (regrouped)."""
+        """The :class:`~e3xp.core.plans.LinearPlan` for inputs with ``irreps_in`` (regrouped).
+
+        Examples
+        --------
+        >>> Linear("2x0e").plan("0e + 1o + 0e").weight_numel  # 2x0e -> 2x0e
+        4
+        """
         key_in = static_call(_regrouped, irreps_key(Irreps(irreps_in)))
         if self.irreps_in is not None and key_in != irreps_key(self.irreps_in):
             raise ValueError(
@@ -93,6 +121,33 @@ class Linear:
                 f"irreps_in {self.irreps_in}"
             )
         return static_call(_plan, key_in, irreps_key(self.irreps_out), self.biases)
+
+    def _declared_plan(self):
+        if self.irreps_in is None:
+            raise ValueError(
+                f"{self!r}: the input irreps are not known yet; pass irreps_in to the constructor, "
+                "or ask lin.plan(irreps_in) for given inputs"
+            )
+        return self.plan(self.irreps_in)
+
+    @property
+    def weight_numel(self) -> int:
+        """Size of ``params["weight"]`` (needs ``irreps_in``).
+
+        Examples
+        --------
+        >>> Linear("2x0e + 1o", "3x0e + 2x1o").weight_numel  # 3*2 + 2*1
+        8
+        """
+        return self._declared_plan().weight_numel
+
+    @property
+    def bias_numel(self) -> int:
+        """Size of ``params["bias"]`` (needs ``irreps_in``; 0 without biases)."""
+        return self._declared_plan().bias_numel
+
+    def _keys(self) -> tuple:
+        return ("weight", "bias") if self.biases else ("weight",)
 
     def init(self, seed, x) -> dict:
         """Initial parameters for inputs like ``x``, on ``x``'s backend, device and dtype.
@@ -105,47 +160,57 @@ class Linear:
         Returns
         -------
         dict
-            ``{"w": ...}`` plus ``"b"`` when ``biases``.
+            ``{"weight": ...}``, plus ``"bias"`` (zeros) when ``biases``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> p = Linear("2x0e", biases=True).init(0, IrrepsArray("0e", np.ones(1)))
+        >>> p["weight"].shape, p["bias"]
+        ((2,), array([0., 0.]))
         """
         x = as_irreps_array(x, "Linear.init: x")
         plan = self.plan(x.irreps)
-        self._init_key = irreps_key(plan.irreps_in)
         backend = x.backend
-        params = {"w": backend.normal(seed, (plan.weight_numel,), dtype=x.dtype, device=x.device)}
+        params = {"weight": backend.normal(seed, (plan.weight_numel,), dtype=x.dtype, device=x.device)}
         if self.biases:
-            params["b"] = backend.xp.zeros((plan.bias_numel,), dtype=x.dtype, device=x.device)
+            params["bias"] = backend.xp.zeros((plan.bias_numel,), dtype=x.dtype, device=x.device)
         return params
 
     def apply(self, params: dict, x) -> IrrepsArray:
         """Apply the map with ``params`` (from :meth:`init`, or any arrays of the same shapes).
 
+        Parameters
+        ----------
+        params : dict
+            ``{"weight": array}`` (plus ``"bias"`` when ``biases``), shaped for the
+            irreps of ``x``.
+        x : IrrepsArray
+
         Returns
         -------
         IrrepsArray
             With irreps ``self.irreps_out`` (simplified), on ``x``'s backend.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> lin = Linear("0e")
+        >>> lin.apply({"weight": np.array([2.0, 4.0])}, IrrepsArray("2x0e", np.array([1.0, 1.0])))
+        1x0e [4.24264069]
         """
         x = as_irreps_array(x, "Linear.apply: x")
         x = x.regroup()
-        expected = getattr(self, "_init_key", None)
-        if expected is not None and irreps_key(x.irreps) != expected:
-            raise ValueError(
-                f"Linear.apply: input irreps {x.irreps} (regrouped) differ from the irreps "
-                f"{irreps_from_key(expected)} this layer was initialised with"
-            )
         plan = self.plan(x.irreps)
-        if not isinstance(params, dict) or "w" not in params:
-            raise TypeError(f"Linear.apply: params must be a dict with key 'w', got {type(params).__name__}")
-        w = params["w"]
-        if tuple(w.shape) != (plan.weight_numel,):
-            raise ValueError(
-                f"Linear.apply: params['w'] has shape {tuple(w.shape)}, expected ({plan.weight_numel},)"
-            )
-        b = params.get("b") if self.biases else None
-        if self.biases and (b is None or tuple(b.shape) != (plan.bias_numel,)):
-            raise ValueError(
-                f"Linear.apply: params['b'] must have shape ({plan.bias_numel},), got "
-                f"{None if b is None else tuple(b.shape)}"
-            )
+        hint = "" if self.biases else " (this Linear has biases=False)"
+        w, *b = unpack_params(params, self._keys(), "Linear.apply", extra_hint=hint)
+        b = b[0] if b else None
+        for name, got, numel in (("weight", w, plan.weight_numel), ("bias", b, plan.bias_numel)):
+            if got is not None and tuple(got.shape) != (numel,):
+                raise ValueError(
+                    f"Linear.apply: params[{name!r}] has shape {tuple(got.shape)}, but inputs with "
+                    f"irreps {x.irreps} (regrouped) need ({numel},) for {plan.irreps_in} -> {plan.irreps_out}"
+                )
         backend = backend_of(x.array, w) if b is None else backend_of(x.array, w, b)
         return IrrepsArray(plan.irreps_out, backend.linear(plan, x.array, w, b))
 

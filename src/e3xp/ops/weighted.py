@@ -5,15 +5,28 @@ flat weight layouts are e3nn's (``o3.FullyConnectedTensorProduct`` and
 ``o3.TensorProduct`` with MACE's "uvu" instructions), so weights trained with e3nn
 carry over unchanged. The irreps bookkeeping is a cached plan from
 :mod:`e3xp.core.plans`; the backend of the inputs executes it.
+
+Both layers are immutable values (see :class:`~e3xp.ops._common.FrozenLayer`):
+parameters live in the dict ``{"weight": flat array}`` that ``init`` returns,
+never on the layer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ..backends import backend_of
 from ..core.irreps import Irreps
-from ..core.plans import channelwise_tensor_product_plan, fully_connected_tensor_product_plan
+from ..core.plans import (
+    _filter_key,
+    _irrep_normalization,
+    _path_normalization,
+    channelwise_tensor_product_plan,
+    fully_connected_tensor_product_plan,
+)
+from .._static import irreps_from_key, irreps_key, static_call, static_function
 from ..irreps_array import IrrepsArray
-from ._common import as_irreps_array
+from ._common import FrozenLayer, as_irreps_array, param_array, unpack_params
 
 __all__ = ["FullyConnectedTensorProduct", "ChannelwiseTensorProduct"]
 
@@ -38,17 +51,13 @@ def _layout(plan) -> str:
 
 
 def _check_weights(weights, plan, what: str):
-    if isinstance(weights, IrrepsArray):
-        raise TypeError(f"{what}: weights must be a plain array, got an IrrepsArray ({weights.irreps})")
-    shape = getattr(weights, "shape", None)
-    if shape is None:
-        raise TypeError(f"{what}: weights must be an array, got {type(weights).__name__}")
-    shape = tuple(shape)
+    """The shape of ``weights`` (already known to be an array) if it fits ``plan``."""
+    shape = tuple(weights.shape)
     if len(shape) == 0 or shape[-1] != plan.weight_numel:
         raise ValueError(
-            f"{what}: weights of shape {shape} do not match weight_numel={plan.weight_numel}; expected "
-            f"({plan.weight_numel},) shared or (..., {plan.weight_numel}) per sample, laid out as "
-            f"{_layout(plan)}"
+            f"{what}: weights of shape {shape} do not match weight_numel={plan.weight_numel} of inputs "
+            f"{plan.irreps_in1} x {plan.irreps_in2}; expected ({plan.weight_numel},) shared or "
+            f"(..., {plan.weight_numel}) per sample, laid out as {_layout(plan)}"
         )
     return shape
 
@@ -82,7 +91,36 @@ def _broadcast_shapes(*shapes):
     return tuple(np.broadcast_shapes(*shapes))
 
 
-class FullyConnectedTensorProduct:
+def _check_inputs(layer, x, y, what: str):
+    """``x, y`` as IrrepsArrays with the irreps the layer declares (where it declares them)."""
+    x = as_irreps_array(x, f"{what}: x")
+    y = as_irreps_array(y, f"{what}: y")
+    for got, want, name in ((x.irreps, layer.irreps_in1, "x"), (y.irreps, layer.irreps_in2, "y")):
+        if want is not None and got != want:
+            raise ValueError(
+                f"{what}: {name} has irreps {got}, but this layer was built for {want} "
+                "(the weight layout depends on the exact irreps list)"
+            )
+    return x, y
+
+
+def _init_weights(seed, plan, x: IrrepsArray) -> dict:
+    return {"weight": x.backend.normal(seed, (plan.weight_numel,), dtype=x.dtype, device=x.device)}
+
+
+@static_function
+def _fully_connected_plan(key_in1: tuple, key_in2: tuple, key_out: tuple, irrep_norm: str, path_norm: str):
+    irreps_in1, irreps_in2, irreps_out = map(irreps_from_key, (key_in1, key_in2, key_out))
+    plan = fully_connected_tensor_product_plan(irreps_in1, irreps_in2, irreps_out, irrep_norm, path_norm)
+    if plan.weight_numel == 0:
+        raise ValueError(
+            f"FullyConnectedTensorProduct: no weighted path from {irreps_in1} x {irreps_in2} to "
+            f"{irreps_out} (every allowed path has a zero multiplicity)"
+        )
+    return plan
+
+
+class FullyConnectedTensorProduct(FrozenLayer):
     r"""Fully connected weighted tensor product ("uvw"), e3nn's ``o3.FullyConnectedTensorProduct``.
 
     Every output channel ``w`` of every output entry is a weighted sum over all input
@@ -92,19 +130,27 @@ class FullyConnectedTensorProduct:
     path, paths ordered by ``i1``, then ``i2``, then ``i_out`` (e3nn's layout).
     With weights drawn from N(0, 1) the output has second moment ~1.
 
+    Parameters are the dict ``{"weight": flat array}`` (e3nn's name): shape
+    ``(weight_numel,)`` shared, or ``(..., weight_numel)`` per sample. The layer is
+    immutable and holds no parameters. With both input irreps declared, the plan
+    is built at construction; otherwise each call derives it from its inputs
+    (cached), and the input irreps stay unknown to the layer.
+
     Parameters
     ----------
     irreps_out : str or Irreps
     irreps_in1, irreps_in2 : str or Irreps, optional
-        Declared input irreps; otherwise taken from the inputs at :meth:`init`.
+        Declared input irreps; otherwise taken from each call's inputs.
     irrep_normalization : {"component", "norm"}
     path_normalization : {"element", "path"}
 
     Raises
     ------
     ValueError
-        Irreps that admit no path; inputs whose irreps differ from the declared /
-        initialised ones; weights of the wrong shape.
+        Irreps that admit no path; inputs whose irreps differ from the declared
+        ones; weights that do not fit the input irreps.
+    TypeError
+        Params that are not the dict ``init`` returns (e.g. a bare array).
 
     Examples
     --------
@@ -114,8 +160,10 @@ class FullyConnectedTensorProduct:
     12
     >>> x = IrrepsArray("3x0e + 1o", np.arange(6.0))
     >>> y = IrrepsArray("0e + 1o", np.ones(4))
-    >>> w = tp.init(0, x, y)
-    >>> tp.apply(w, x, y).irreps
+    >>> params = tp.init(0, x, y)
+    >>> sorted(params), params["weight"].shape
+    (['weight'], (12,))
+    >>> tp.apply(params, x, y).irreps
     2x0e+1x1o
     """
 
@@ -127,86 +175,105 @@ class FullyConnectedTensorProduct:
         irrep_normalization="component",
         path_normalization="element",
     ):
-        self.irreps_out = Irreps(irreps_out)
-        self.irreps_in1 = None if irreps_in1 is None else Irreps(irreps_in1)
-        self.irreps_in2 = None if irreps_in2 is None else Irreps(irreps_in2)
-        self.irrep_normalization = irrep_normalization
-        self.path_normalization = path_normalization
-        if self.irreps_in1 is not None and self.irreps_in2 is not None:
-            self._plan = self._make_plan(self.irreps_in1, self.irreps_in2)
-        else:
-            self._plan = None
-
-    def _make_plan(self, irreps_in1, irreps_in2):
-        plan = fully_connected_tensor_product_plan(
-            irreps_in1, irreps_in2, self.irreps_out, self.irrep_normalization, self.path_normalization
+        self._set(
+            irreps_out=Irreps(irreps_out),
+            irreps_in1=None if irreps_in1 is None else Irreps(irreps_in1),
+            irreps_in2=None if irreps_in2 is None else Irreps(irreps_in2),
+            irrep_normalization=_irrep_normalization(irrep_normalization),
+            path_normalization=_path_normalization(path_normalization),
         )
-        if plan.weight_numel == 0:
-            raise ValueError(
-                f"FullyConnectedTensorProduct: no weighted path from {irreps_in1} x {irreps_in2} to "
-                f"{self.irreps_out} (every allowed path has a zero multiplicity)"
-            )
-        return plan
+        known = self.irreps_in1 is not None and self.irreps_in2 is not None
+        self._set(_plan=self._plan_for(self.irreps_in1, self.irreps_in2) if known else None)
+
+    def _init_args(self) -> tuple:
+        return (
+            self.irreps_out,
+            self.irreps_in1,
+            self.irreps_in2,
+            self.irrep_normalization,
+            self.path_normalization,
+        )
+
+    def _plan_for(self, irreps_in1, irreps_in2):
+        return static_call(
+            _fully_connected_plan,
+            irreps_key(irreps_in1),
+            irreps_key(irreps_in2),
+            irreps_key(self.irreps_out),
+            self.irrep_normalization,
+            self.path_normalization,
+        )
 
     @property
     def plan(self):
-        """The :class:`~e3xp.core.plans.TensorProductPlan` (once the input irreps are known)."""
+        """The :class:`~e3xp.core.plans.TensorProductPlan` (needs both input irreps declared)."""
         if self._plan is None:
             raise ValueError(
                 "FullyConnectedTensorProduct: the input irreps are not known yet; pass irreps_in1 and "
-                "irreps_in2 to the constructor or call init(seed, x, y) first"
+                "irreps_in2 to the constructor (init does not fix them: each call derives the "
+                "layout from its inputs)"
             )
         return self._plan
 
     @property
     def weight_numel(self) -> int:
-        """Size of the flat weight vector."""
+        """Size of the flat weight vector (needs both input irreps declared)."""
         return self.plan.weight_numel
 
-    def _resolve(self, x: IrrepsArray, y: IrrepsArray, what: str):
-        for got, want, name in ((x.irreps, self.irreps_in1, "x"), (y.irreps, self.irreps_in2, "y")):
-            if want is not None and got != want:
-                raise ValueError(
-                    f"{what}: {name} has irreps {got}, but this layer was built for {want} "
-                    "(the weight layout depends on the exact irreps list)"
-                )
-        if self._plan is None:
-            self._plan = self._make_plan(x.irreps, y.irreps)
-            self.irreps_in1, self.irreps_in2 = x.irreps, y.irreps
-        return self._plan
+    def _resolve(self, x, y, what: str):
+        x, y = _check_inputs(self, x, y, what)
+        plan = self._plan if self._plan is not None else self._plan_for(x.irreps, y.irreps)
+        return plan, x, y
 
-    def init(self, seed, x, y):
-        """Initial flat weights, N(0, 1), on ``x``'s backend, device and dtype.
+    def init(self, seed, x, y) -> dict:
+        """Initial parameters, N(0, 1), on ``x``'s backend, device and dtype.
 
         Parameters
         ----------
         seed : int, numpy Generator, JAX key or torch Generator
         x, y : IrrepsArray
-            Example inputs; their irreps fix the layer's input irreps.
+            Example inputs; their irreps fix the weight layout (not the layer).
 
         Returns
         -------
-        array
-            Shape ``(weight_numel,)``.
-        """
-        x = as_irreps_array(x, "FullyConnectedTensorProduct.init: x")
-        y = as_irreps_array(y, "FullyConnectedTensorProduct.init: y")
-        plan = self._resolve(x, y, "FullyConnectedTensorProduct.init")
-        return x.backend.normal(seed, (plan.weight_numel,), dtype=x.dtype, device=x.device)
+        dict
+            ``{"weight": array of shape (weight_numel,)}``.
 
-    def apply(self, weights, x, y) -> IrrepsArray:
-        """Evaluate with flat ``weights``, shared ``(weight_numel,)`` or per sample ``(..., weight_numel)``.
+        Examples
+        --------
+        >>> import numpy as np
+        >>> tp = FullyConnectedTensorProduct("0e")
+        >>> tp.init(0, IrrepsArray("2x1o", np.ones(6)), IrrepsArray("1o", np.ones(3)))["weight"].shape
+        (2,)
+        """
+        plan, x, y = self._resolve(x, y, "FullyConnectedTensorProduct.init")
+        return _init_weights(seed, plan, x)
+
+    def apply(self, params, x, y) -> IrrepsArray:
+        """Evaluate with ``params = {"weight": w}``, ``w`` shared ``(weight_numel,)`` or ``(..., weight_numel)``.
 
         Returns
         -------
         IrrepsArray
             Irreps ``irreps_out``; leading shape the broadcast of ``x``, ``y`` (and
             per-sample weights).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> tp = FullyConnectedTensorProduct("0e", "1o", "1o")
+        >>> x = IrrepsArray("1o", np.array([1.0, 2.0, 3.0]))
+        >>> tp.apply({"weight": np.ones(1)}, x, x)  # |x|^2 / sqrt(3)
+        1x0e [8.08290377]
+        >>> tp.apply(np.ones(1), x, x)
+        Traceback (most recent call last):
+        ...
+        TypeError: FullyConnectedTensorProduct.apply: params must be the dict {'weight': ...} that init returns, got a bare ndarray; pass {'weight': weights}
         """
-        x = as_irreps_array(x, "FullyConnectedTensorProduct.apply: x")
-        y = as_irreps_array(y, "FullyConnectedTensorProduct.apply: y")
-        plan = self._resolve(x, y, "FullyConnectedTensorProduct.apply")
-        return _execute(plan, weights, x, y, "FullyConnectedTensorProduct.apply")
+        what = "FullyConnectedTensorProduct.apply"
+        (weights,) = unpack_params(params, ("weight",), what)
+        plan, x, y = self._resolve(x, y, what)
+        return _execute(plan, weights, x, y, what)
 
     def __repr__(self) -> str:
         return (
@@ -215,7 +282,7 @@ class FullyConnectedTensorProduct:
         )
 
 
-class ChannelwiseTensorProduct:
+class ChannelwiseTensorProduct(FrozenLayer):
     r"""Channelwise weighted tensor product ("uvu"), the convolution of NequIP / MACE.
 
     Paths are enumerated as MACE does: ``i1`` over ``irreps_in1``, ``i2`` over
@@ -226,12 +293,18 @@ class ChannelwiseTensorProduct:
     simplified). It equals e3nn's ``o3.TensorProduct`` built with those "uvu"
     instructions; the weights are typically per sample (per edge), from a radial MLP.
 
+    The weights are an input, like the third argument of e3nn's
+    ``TensorProduct.forward(x, y, weight)``: ``apply`` takes the flat array, or the
+    dict ``{"weight": array}`` that ``init`` returns for shared weights. The layer
+    is immutable and holds no parameters.
+
     Parameters
     ----------
     irreps_in1, irreps_in2 : str or Irreps
         Node features and edge attributes (e.g. spherical harmonics).
     filter_ir_out : None, str, Irreps or list of irreps
-        Output irreps to keep (all when None).
+        Output irreps to keep (all when None). Stored canonically, as Irreps of
+        the kept irreps (sorted, multiplicity 1).
     irrep_normalization : {"component", "norm"}
     path_normalization : {"element", "path"}
 
@@ -244,9 +317,9 @@ class ChannelwiseTensorProduct:
     Examples
     --------
     >>> import numpy as np
-    >>> tp = ChannelwiseTensorProduct("4x0e + 4x1o", "0e + 1o", filter_ir_out="0e + 1o")
-    >>> tp.irreps_out, tp.weight_numel
-    (4x0e+4x0e+4x1o+4x1o, 16)
+    >>> tp = ChannelwiseTensorProduct("4x0e + 4x1o", "0e + 1o", filter_ir_out="1o + 0e")
+    >>> tp.irreps_out, tp.weight_numel, tp.filter_ir_out
+    (4x0e+4x0e+4x1o+4x1o, 16, 1x0e+1x1o)
     >>> x = IrrepsArray(tp.irreps_in1, np.ones((5, 16)))
     >>> y = IrrepsArray(tp.irreps_in2, np.ones((5, 4)))
     >>> tp.apply(np.ones((5, 16)), x, y).shape  # per-edge weights
@@ -261,17 +334,32 @@ class ChannelwiseTensorProduct:
         irrep_normalization="component",
         path_normalization="element",
     ):
-        self.irreps_in1 = Irreps(irreps_in1)
-        self.irreps_in2 = Irreps(irreps_in2)
-        self.filter_ir_out = filter_ir_out
-        self.plan = channelwise_tensor_product_plan(
-            self.irreps_in1, self.irreps_in2, filter_ir_out, irrep_normalization, path_normalization
+        keep = _filter_key(filter_ir_out)  # canonical: equal filters give equal layers
+        self._set(
+            irreps_in1=Irreps(irreps_in1),
+            irreps_in2=Irreps(irreps_in2),
+            filter_ir_out=None if keep is None else Irreps([(1, ir) for ir in keep]),
+            irrep_normalization=_irrep_normalization(irrep_normalization),
+            path_normalization=_path_normalization(path_normalization),
         )
-        if self.plan.weight_numel == 0:
+        plan = channelwise_tensor_product_plan(
+            self.irreps_in1, self.irreps_in2, self.filter_ir_out, self.irrep_normalization, self.path_normalization
+        )
+        if plan.weight_numel == 0:
             raise ValueError(
                 f"ChannelwiseTensorProduct: no weighted path from {self.irreps_in1} x {self.irreps_in2} "
                 f"(filter_ir_out={filter_ir_out!r}); every allowed path has a zero multiplicity"
             )
+        self._set(plan=plan)
+
+    def _init_args(self) -> tuple:
+        return (
+            self.irreps_in1,
+            self.irreps_in2,
+            self.filter_ir_out,
+            self.irrep_normalization,
+            self.path_normalization,
+        )
 
     @property
     def irreps_out(self) -> Irreps:
@@ -283,32 +371,45 @@ class ChannelwiseTensorProduct:
         """Size of the flat weight vector (per sample when weights are per sample)."""
         return self.plan.weight_numel
 
-    def _check(self, x, y, what):
-        x = as_irreps_array(x, f"{what}: x")
-        y = as_irreps_array(y, f"{what}: y")
-        for got, want, name in ((x.irreps, self.irreps_in1, "x"), (y.irreps, self.irreps_in2, "y")):
-            if got != want:
-                raise ValueError(f"{what}: {name} has irreps {got}, but this layer was built for {want}")
-        return x, y
+    def init(self, seed, x, y) -> dict:
+        """Shared weights, N(0, 1), on ``x``'s backend, device and dtype: ``{"weight": (weight_numel,)}``.
 
-    def init(self, seed, x, y):
-        """Shared flat weights, N(0, 1), on ``x``'s backend, device and dtype: ``(weight_numel,)``."""
-        x, y = self._check(x, y, "ChannelwiseTensorProduct.init")
-        return x.backend.normal(seed, (self.weight_numel,), dtype=x.dtype, device=x.device)
+        Examples
+        --------
+        >>> import numpy as np
+        >>> tp = ChannelwiseTensorProduct("2x0e", "0e")
+        >>> tp.init(0, IrrepsArray("2x0e", np.ones(2)), IrrepsArray("0e", np.ones(1)))["weight"].shape
+        (2,)
+        """
+        _, x, y = self._resolve(x, y, "ChannelwiseTensorProduct.init")
+        return _init_weights(seed, self.plan, x)
+
+    def _resolve(self, x, y, what: str):
+        x, y = _check_inputs(self, x, y, what)
+        return self.plan, x, y
 
     def apply(self, weights, x, y) -> IrrepsArray:
         """Evaluate with flat ``weights``, shared ``(weight_numel,)`` or per sample ``(..., weight_numel)``.
+
+        ``weights`` is an array (typically per edge, from a radial MLP) or the
+        dict ``{"weight": array}`` returned by :meth:`init`.
 
         Returns
         -------
         IrrepsArray
             Irreps ``irreps_out``.
         """
-        x, y = self._check(x, y, "ChannelwiseTensorProduct.apply")
-        return _execute(self.plan, weights, x, y, "ChannelwiseTensorProduct.apply")
+        what = "ChannelwiseTensorProduct.apply"
+        if isinstance(weights, Mapping):
+            (weights,) = unpack_params(weights, ("weight",), what)
+        else:
+            weights = param_array(weights, "weights", what)
+        _, x, y = self._resolve(x, y, what)
+        return _execute(self.plan, weights, x, y, what)
 
     def __repr__(self) -> str:
+        keep = None if self.filter_ir_out is None else str(self.filter_ir_out)
         return (
             f"ChannelwiseTensorProduct({self.irreps_in1}, {self.irreps_in2}, "
-            f"filter_ir_out={self.filter_ir_out!r}) -> {self.irreps_out}"
+            f"filter_ir_out={keep!r}) -> {self.irreps_out}"
         )
