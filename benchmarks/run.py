@@ -117,7 +117,7 @@ def e3xp_impls(frameworks: set[str]) -> tuple[list[Impl], str]:
         n = getattr(tp, "weight_numel", None)
         if n is not None and n != wl.weight_numel():
             raise ValueError(f"e3xp weight_numel {n} != e3nn's {wl.weight_numel()}")
-        return lambda w, x, y: arr(tp.apply(w, ia(wl.irreps_in1, x), ia(wl.irreps_in2, y)))
+        return lambda w, x, y: arr(tp.apply({"weight": w}, ia(wl.irreps_in1, x), ia(wl.irreps_in2, y)))
 
     def channelwise(wl, a):
         tp = e3xp.ChannelwiseTensorProduct(wl.irreps_in1, wl.irreps_in2, wl.irreps_out)
