@@ -264,3 +264,43 @@ def test_bfloat16_parameters_on_torch():
     # a torch Generator seed takes the framework's own path, also in bfloat16
     g = torch.Generator().manual_seed(0)
     assert lin.init(g, x)["weight"].dtype == torch.bfloat16
+
+
+# --------------------------------------------------------------------------- compiled code
+
+
+def _forward(lin, fc, p_lin, p_fc, a, b):
+    x, y = IrrepsArray("3x0e + 1o", a), IrrepsArray("0e + 1o", b)
+    return lin.apply(p_lin, x).array.sum() + fc.apply(p_fc, x, y).array.sum()
+
+
+def test_lazy_layers_under_jax_jit(jax_x64):
+    jax = pytest.importorskip("jax")
+    # layers hash and compare by configuration, so they can be static arguments
+    lin, fc = Linear("2x0e + 1o", biases=True), FullyConnectedTensorProduct("0e + 1o")
+    x, y = e3xp.normal("3x0e + 1o", 0, (4,), backend="jax"), e3xp.normal("0e + 1o", 1, (4,), backend="jax")
+    p_lin, p_fc = lin.init(0, x), fc.init(0, x, y)
+    traces = []
+
+    def counted(*args):
+        traces.append(1)
+        return _forward(*args)
+
+    f = jax.jit(counted, static_argnums=(0, 1))
+    eager = _forward(lin, fc, p_lin, p_fc, x.array, y.array)
+    np.testing.assert_allclose(float(f(lin, fc, p_lin, p_fc, x.array, y.array)), float(eager), rtol=1e-13)
+    # an equal (rebuilt) layer hits the same compiled function: no second trace
+    f(pickle.loads(pickle.dumps(lin)), copy.deepcopy(fc), p_lin, p_fc, x.array, y.array)
+    assert len(traces) == 1
+
+
+def test_lazy_layers_under_torch_compile_fullgraph():
+    torch = pytest.importorskip("torch")
+    lin, fc = Linear("2x0e + 1o", biases=True), FullyConnectedTensorProduct("0e + 1o")
+    x = e3xp.normal("3x0e + 1o", 0, (4,), backend="torch", dtype="float64")
+    y = e3xp.normal("0e + 1o", 1, (4,), backend="torch", dtype="float64")
+    p_lin, p_fc = lin.init(0, x), fc.init(0, x, y)
+    compiled = torch.compile(lambda *args: _forward(lin, fc, *args), fullgraph=True)
+    torch.testing.assert_close(
+        compiled(p_lin, p_fc, x.array, y.array), _forward(lin, fc, p_lin, p_fc, x.array, y.array), rtol=1e-13, atol=0
+    )
