@@ -5,6 +5,7 @@ from init or apply, and share one parameter convention ``{"weight": ..., "bias":
 with clear errors for the old forms."""
 
 import copy
+import importlib.util
 import pickle
 
 import numpy as np
@@ -249,6 +250,9 @@ def test_bfloat16_parameters_on_torch():
     assert w.dtype == torch.bfloat16
     expected = torch.tensor(np.random.default_rng(0).standard_normal((4, 6)), dtype=torch.float32)
     torch.testing.assert_close(w.array, expected.to(torch.bfloat16), rtol=0, atol=0)
+    if importlib.util.find_spec("jax") is not None:  # the same numbers on JAX
+        j = e3xp.normal("2x1o", 0, (4,), backend="jax", dtype="bfloat16").array
+        np.testing.assert_array_equal(np.asarray(j, dtype=np.float32), w.array.float().numpy())
     x = IrrepsArray("3x0e + 2x1o", torch.ones(9, dtype=torch.bfloat16))
     lin = Linear("2x0e + 1o", biases=True)
     p = lin.init(0, x)
