@@ -89,7 +89,7 @@ class Linear(FrozenLayer):
     >>> lin.apply({"w": params["weight"]}, a)
     Traceback (most recent call last):
     ...
-    TypeError: Linear.apply: params has the old keys 'w'; the parameters are now named as in e3nn: pass {'weight': ...} (what init returns)
+    TypeError: Linear.apply: params has the old keys 'w'; ... pass {'weight': ...} (what init returns)
     """
 
     def __init__(self, irreps_out, irreps_in=None, biases: bool = False):

@@ -268,7 +268,7 @@ class FullyConnectedTensorProduct(FrozenLayer):
         >>> tp.apply(np.ones(1), x, x)
         Traceback (most recent call last):
         ...
-        TypeError: FullyConnectedTensorProduct.apply: params must be the dict {'weight': ...} that init returns, got a bare ndarray; pass {'weight': weights}
+        TypeError: FullyConnectedTensorProduct.apply: params must be the dict ... got a bare ndarray; pass {'weight': weights}
         """
         what = "FullyConnectedTensorProduct.apply"
         (weights,) = unpack_params(params, ("weight",), what)
