@@ -153,3 +153,15 @@ def test_transform_refuses_to_drop_the_rotation_gradient(torch):
     with torch.no_grad():  # nothing to drop
         x.transform_by_angles(alpha, 0.0, 0.0)
     x.transform_by_quaternion(q.detach())
+
+
+def test_transform_inside_torch_compile_says_why(torch):
+    # Used to stop in Dynamo at "Unsupported ndarray attribute access" in core's Wigner code.
+    v = torch.ones(2, 3, dtype=torch.float64)
+    IrrepsArray("1o", v)  # the backend is created eagerly, as in a real model
+
+    def f(v):
+        return IrrepsArray("1o", v).transform_by_matrix(-np.eye(3)).array
+
+    with pytest.raises(Exception, match="transform_by_matrix is not supported inside torch.compile"):
+        torch.compile(f, fullgraph=True)(v)

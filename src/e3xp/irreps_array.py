@@ -574,6 +574,14 @@ class IrrepsArray:
         ``batch`` is the rotations' batch shape; it broadcasts with the leading
         shape (the result has the broadcast leading shape).
         """
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.compiler.is_compiling():
+            # Dynamo would trace core's NumPy Wigner D code and stop at its internals.
+            raise TypeError(
+                f"{what} is not supported inside torch.compile: the Wigner D matrices are "
+                "computed in NumPy; call it outside the compiled function (or build "
+                "Irreps.D_from_matrix(R) there and multiply by it)"
+            )
         lead = self.shape[:-1]
         out_lead = _broadcast_shapes(lead, tuple(batch))
         if out_lead is None:
@@ -610,7 +618,9 @@ class IrrepsArray:
         concrete: a JAX tracer (``R`` built inside ``jax.jit``) or a torch tensor
         that requires grad raises TypeError rather than failing in the framework
         or silently dropping the gradient. ``x`` itself may be traced or require
-        grad.
+        grad (``jax.jit``, ``jax.grad``, torch autograd). Inside
+        ``torch.compile(fullgraph=True)`` it raises TypeError (Dynamo cannot trace
+        the NumPy Wigner code); without ``fullgraph`` Dynamo runs it eagerly.
 
         Examples
         --------
