@@ -405,7 +405,9 @@ class IrrepsArray:
         )
         if shape[-1] not in (1, n):
             per_irrep = f" or (..., {n}) (one factor per irrep)" if n != 1 else ""
-            hint = f"; for one factor per row use a[..., None] (shape {shape + (1,)})" if len(shape) == len(lead) else ""
+            hint = ""
+            if len(shape) == len(lead):
+                hint = f"; for one factor per row use a[..., None] (shape {shape + (1,)})"
             raise ValueError(
                 f"{pair} is not equivariant: expected a Python number, a 0-d array, or an array "
                 f"of shape (..., 1) (one factor per row){per_irrep}, got a last axis of "

@@ -430,10 +430,10 @@ class Backend:
         rest = tuple(moved.shape[1:])
         n = moved.shape[0]
         flat = xp.reshape(moved, (n, math.prod(rest)))
-        ids = xp.arange(num_segments, dtype=index.dtype, device=self.device(index))
         if n == 0 or num_segments == 0:
             out = xp.zeros((num_segments,) + rest, dtype=data.dtype, device=self.device(data))
             return xp.moveaxis(out, 0, axis) if axis != 0 else out
+        ids = xp.arange(num_segments, dtype=index.dtype, device=self.device(index))
         order = xp.argsort(index, stable=True)
         sorted_ids = xp.take(index, order)
         acc = xp.take(flat, order, axis=0)
@@ -444,7 +444,8 @@ class Backend:
             # so segments are contiguous and row i - k already holds the sum of its
             # segment's rows in (i - 2k, i - k]).
             same = xp.expand_dims(sorted_ids[k:] == sorted_ids[:-k], axis=1)
-            acc = xp.concat([acc[:k, ...], acc[k:, ...] + xp.where(same, acc[:-k, ...], zeros[k:, ...])], axis=0)
+            received = xp.where(same, acc[:-k, ...], zeros[k:, ...])
+            acc = xp.concat([acc[:k, ...], acc[k:, ...] + received], axis=0)
             k *= 2
         end = xp.searchsorted(sorted_ids, ids, side="right")  # one past each segment's last row
         start = xp.searchsorted(sorted_ids, ids, side="left")
