@@ -120,10 +120,10 @@ def test_multiplication_rules():
     np.testing.assert_array_equal((x * 2.0).array, 2.0 * x.array)
     np.testing.assert_array_equal((2 * x).array, 2.0 * x.array)
     np.testing.assert_array_equal((x / 4.0).array, x.array / 4.0)
-    lead = np.array([1.0, -2.0, 3.0])
-    np.testing.assert_array_equal((x * lead).array, x.array * lead[:, None])  # leading shape
-    np.testing.assert_array_equal((lead * x).array, x.array * lead[:, None])  # numpy defers to us
-    np.testing.assert_array_equal((x / lead[:, None]).array, x.array / lead[:, None])
+    lead = np.array([[1.0], [-2.0], [3.0]])  # one factor per row: a trailing axis of 1
+    np.testing.assert_array_equal((x * lead).array, x.array * lead)
+    np.testing.assert_array_equal((lead * x).array, x.array * lead)  # numpy defers to us
+    np.testing.assert_array_equal((x / lead).array, x.array / lead)
     per = np.array([[1.0, 2.0, 3.0]] * 3)  # one factor per irrep
     expected = x.array * np.repeat(per, [1, 3, 5], axis=-1)
     np.testing.assert_allclose((x * per).array, expected)
@@ -142,6 +142,42 @@ def test_multiplication_rules():
         v * v
 
 
+def test_factors_follow_e3nn_jax():
+    # issue 13: an array of shape (rows,) was read as one factor per row, silently
+    # wrong when rows == dim; e3nn-jax reads a last axis as per-irrep or refuses it.
+    x = rand("1o", (3,))
+    for bad in [np.array([1.0, 2.0, 3.0]), np.ones((3, 3)), np.ones((3, 2))]:
+        for f in (lambda: x * bad, lambda: bad * x, lambda: x / bad):
+            with pytest.raises(ValueError, match=rf"array of shape \({bad.shape[0]},.*is not equivariant"):
+                f()
+    with pytest.raises(ValueError, match=r"use a\[\.\.\., None\]"):
+        rand("1o", (2,)) * np.ones(2)
+    with pytest.raises(ValueError, match=r"leading axes \(2,\) of the factor do not broadcast with the leading shape \(3,\)"):
+        x * np.ones((2, 1))
+    # shape (num_irreps,) is one factor per irrep, as in e3nn-jax
+    y = rand("0e + 1o + 2e", (3,))
+    per = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_allclose((y * per).array, y.array * np.repeat(per, [1, 3, 5]))
+    np.testing.assert_allclose((per * y).array, y.array * np.repeat(per, [1, 3, 5]))
+    # leading axes of the factor broadcast (and may add axes), as with arrays
+    assert (x * np.ones((2, 1, 1))).shape == (2, 3, 3)
+    assert (y * np.ones((5, 1, 3))).shape == (5, 3, 9)
+    np.testing.assert_allclose((y / np.full((5, 1, 3), 2.0)).array, np.broadcast_to(y.array / 2.0, (5, 3, 9)))
+    s = IrrepsArray("2x0e", np.array([[2.0, 4.0]] * 3))
+    np.testing.assert_allclose((np.array([[1.0], [2.0], [4.0]]) / s).array, [[0.5, 0.25], [1.0, 0.5], [2.0, 1.0]])
+    with pytest.raises(ValueError, match=r"array of shape \(3,\) / IrrepsArray\(2x0e\) is not equivariant"):
+        np.ones(3) / s
+
+
+def test_iteration_yields_rows():
+    x = IrrepsArray("1o", np.arange(6.0).reshape(2, 3))
+    rows = list(x)
+    assert len(rows) == 2 and all(r.irreps == x.irreps for r in rows)
+    np.testing.assert_array_equal(rows[1].array, [3.0, 4.0, 5.0])
+    with pytest.raises(TypeError, match=r"no leading axis \(shape \(3,\)\)"):
+        iter(IrrepsArray("1o", np.zeros(3)))
+
+
 def test_indexing_and_reshape():
     x = IrrepsArray("1o", np.arange(24.0).reshape(2, 4, 3))
     np.testing.assert_array_equal(x[1].array, x.array[1])
@@ -149,9 +185,17 @@ def test_indexing_and_reshape():
     np.testing.assert_array_equal(x[1, 2, :].array, x.array[1, 2])
     np.testing.assert_array_equal(x[..., :].array, x.array)
     assert x[None].shape == (1, 2, 4, 3)
-    for bad in [(0, 0, 0), (..., 0), (0, 0, slice(0, 2))]:
+    # An Ellipsis followed by explicit indices addresses the trailing leading axes.
+    good = [(..., 0, slice(None)), (None, ..., 0, slice(None)), (0, ...), (0, 1, ...), (..., slice(None)),
+            (0, None, 1, slice(None)), (slice(None), slice(None), slice(None)), (..., 1, slice(None), slice(None))]
+    for index in good:
+        np.testing.assert_array_equal(x[index].array, x.array[index])
+    for bad in [(0, 0, 0), (..., 0), (0, 0, slice(0, 2)), (0, 1, 2, ...), (..., None), (0, 1, slice(None), None),
+                (..., 0, 1)]:
         with pytest.raises(ValueError, match="irreps axis"):
             x[bad]
+    with pytest.raises(IndexError, match="4 indexed axes"):
+        x[0, 0, 0, 0]
     with pytest.raises(TypeError, match="filter"):
         x[..., "1o"]
     assert x.reshape(8, -1).shape == (8, 3) and x.reshape((4, 2, 3)).shape == (4, 2, 3)
@@ -191,6 +235,31 @@ def test_transforms_agree_with_the_matrix():
     )
     with pytest.raises(ValueError, match=r"\(\.\.\., 3, 3\)"):
         x.transform_by_matrix(np.eye(2))
+
+
+def test_batched_transforms_broadcast_or_say_why():
+    x = rand("0e + 1o + 2e", (2,))
+    Rs = np.stack([rand_matrix(1), rand_matrix(2)])
+    y = x.transform_by_matrix(Rs)
+    for i in range(2):
+        np.testing.assert_allclose(y.array[i], x[i].transform_by_matrix(Rs[i]).array, atol=1e-13)
+    # a batch of rotations acting on one vector broadcasts to the batch
+    assert x[0].transform_by_matrix(Rs).shape == (2, 9)
+    assert x.transform_by_angles(np.zeros((3, 1)), 0.0, 0.0).shape == (3, 2, 9)
+    # issue 13: these failed inside numpy's reshape / matmul broadcasting
+    msg = r"batch shape \(3,\) does not broadcast with the leading shape \(2,\)"
+    with pytest.raises(ValueError, match="transform_by_matrix: the rotations' " + msg):
+        x.transform_by_matrix(np.stack([np.eye(3)] * 3))
+    with pytest.raises(ValueError, match="transform_by_angles: the rotations' " + msg):
+        x.transform_by_angles(np.zeros(3), 0.0, 0.0)
+    with pytest.raises(ValueError, match="transform_by_quaternion: the rotations' " + msg):
+        x.transform_by_quaternion(np.tile([1.0, 0, 0, 0], (3, 1)))
+    with pytest.raises(ValueError, match="transform_by_axis_angle: the rotations' " + msg):
+        x.transform_by_axis_angle(np.array([0.0, 0.0, 1.0]), np.zeros(3))
+    with pytest.raises(ValueError, match=r"parameters do not broadcast: alpha \(2,\), beta \(3,\)"):
+        x.transform_by_angles(np.zeros(2), np.zeros(3), 0.0)
+    with pytest.raises(ValueError, match=r"q must have shape \(\.\.\., 4\)"):
+        x.transform_by_quaternion(np.zeros(3))
 
 
 # --- e3xp.testing -----------------------------------------------------------------
@@ -299,6 +368,21 @@ def test_norm_values_and_zero_gradient_safety():
     np.testing.assert_allclose(norm(x, squared=True).array, [4.0, 25.0])
     np.testing.assert_allclose(norm(x, per_irrep=False).array, [math.sqrt(29.0)])
     np.testing.assert_array_equal(norm(IrrepsArray("1o", np.zeros(3))).array, [0.0])
+
+
+@pytest.mark.parametrize("dtype, big, tiny", [(np.float64, 1e200, 1e-200), (np.float32, 1e30, 1e-30)])
+def test_norm_does_not_overflow_or_underflow(dtype, big, tiny):
+    # issue 13: the sum of squares overflowed to inf / underflowed to 0 first.
+    x = IrrepsArray("1o + 1o", np.array([3 * big, 4 * big, 0, -tiny, 0, 0], dtype=dtype))
+    for n in (norm(x).array, norm(x, per_irrep=False).array[:1]):
+        assert n.dtype == dtype
+    np.testing.assert_allclose(norm(x).array, [5 * big, tiny], rtol=1e-6)
+    np.testing.assert_allclose(norm(x, per_irrep=False).array, [5 * big], rtol=1e-6)
+    with np.errstate(over="ignore"):
+        assert norm(x, squared=True).array[0] == np.inf  # the square itself is not representable
+    specials = IrrepsArray("1o + 1o", np.array([np.inf, 0, 1, np.nan, 0, 0], dtype=dtype))
+    n = norm(specials).array
+    assert n[0] == np.inf and np.isnan(n[1])
 
 
 def test_normalize2mom_constants_by_scipy_quadrature():

@@ -239,7 +239,7 @@ def _scalar_activation(target):
 
 
 def _arithmetic(target):
-    s = target.asarray(np.array([0.5, -2.0]))
+    s = target.asarray(np.array([[0.5], [-2.0]]))  # one factor per row: (rows, 1)
     per_irrep = target.asarray(np.arange(1.0, 1.0 + 2 * 4).reshape(2, 4) / 4.0)
 
     def f(x, y):

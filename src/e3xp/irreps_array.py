@@ -16,6 +16,7 @@ JAX is imported, whichever of e3xp or jax is imported first.
 from __future__ import annotations
 
 import numbers
+import sys
 
 import numpy as np
 
@@ -50,11 +51,52 @@ def _is_number(x) -> bool:
     return isinstance(x, numbers.Number) and not isinstance(x, (bool, np.bool_))
 
 
-def _to_numpy(x) -> np.ndarray:
-    """A rotation parameter as float64 numpy (whatever framework it comes from)."""
+def _to_numpy(x, method: str, name: str) -> np.ndarray:
+    """A rotation parameter as float64 numpy (whatever framework it comes from).
+
+    The Wigner D matrices are computed by ``e3xp.core`` in float64 NumPy, so a
+    parameter whose values are not known (a JAX tracer, a tensor inside
+    ``torch.compile``) or whose gradient is wanted (``requires_grad``) cannot go
+    through: refuse it by name instead of failing deep in the framework or
+    silently returning a result with no gradient.
+    """
     if isinstance(x, (np.ndarray, numbers.Number, list, tuple)):
         return np.asarray(x, dtype=np.float64)
+    what = f"{method}: {name}"
+    jax = sys.modules.get("jax")
+    if jax is not None and isinstance(x, jax.core.Tracer):
+        raise TypeError(
+            f"{what} is a JAX tracer (inside jax.jit, jax.grad or jax.vmap): the Wigner D "
+            "matrices are computed in NumPy and need concrete rotation parameters; pass them "
+            "from outside the transformation (a NumPy array closed over, or a static "
+            "argument), and no gradient with respect to them is available"
+        )
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(x, torch.Tensor):
+        if x.requires_grad and torch.is_grad_enabled():
+            raise TypeError(
+                f"{what} requires grad, but the Wigner D matrices are computed in NumPy, so its "
+                f"gradient would be silently dropped; pass {name}.detach() if no "
+                "gradient with respect to the rotation is wanted"
+            )
+        if torch.compiler.is_compiling():
+            raise TypeError(
+                f"{what} is a torch tensor inside torch.compile: the Wigner D matrices are "
+                "computed in NumPy and need concrete rotation parameters; pass a NumPy array"
+            )
     return np.asarray(backend_of(x).to_numpy(x), dtype=np.float64)
+
+
+def _broadcast_shapes(a: tuple, b: tuple):
+    """The broadcast of two shapes (NumPy rules), or None when they do not broadcast."""
+    out = []
+    for k in range(1, max(len(a), len(b)) + 1):
+        m = a[-k] if k <= len(a) else 1
+        n = b[-k] if k <= len(b) else 1
+        if m != n and m != 1 and n != 1:
+            return None
+        out.append(n if m == 1 else m)
+    return tuple(reversed(out))
 
 
 class IrrepsArray:
@@ -185,11 +227,11 @@ class IrrepsArray:
         ]
 
     # --- construction helpers --------------------------------------------------
-    def _from_chunks(self, irreps, chunks) -> "IrrepsArray":
-        """Concatenate ``(..., mul, dim)`` chunks (same leading shape as self)."""
+    def _from_chunks(self, irreps, chunks, lead=None) -> "IrrepsArray":
+        """Concatenate ``(*lead, mul, dim)`` chunks (by default ``lead`` is self's)."""
         irreps = Irreps(irreps)
         xp = self.backend.xp
-        lead = self.shape[:-1]
+        lead = self.shape[:-1] if lead is None else tuple(lead)
         if len(chunks) == 0:
             return IrrepsArray(irreps, xp.zeros(lead + (0,), dtype=self.dtype, device=self.device))
         flat = [xp.reshape(c, lead + (mul * ir.dim,)) for c, (mul, ir) in zip(chunks, irreps)]
@@ -330,8 +372,16 @@ class IrrepsArray:
     def __pos__(self) -> "IrrepsArray":
         return self
 
-    def _factor(self, other, op: str):
-        """``other`` as something that broadcasts against ``array``, or a per-irrep array."""
+    def _factor(self, other, op: str, reverse: bool = False):
+        """``other`` as a factor of ``array``, and whether it holds one value per irrep.
+
+        As in e3nn-jax, a factor is a Python number, a 0-d array, or an array whose
+        last axis is 1 (one value per row: ``a[..., None]``) or ``num_irreps`` (one
+        value per irrep), whose other axes broadcast with the leading shape. An
+        array of the leading shape without the trailing axis is refused: it would
+        broadcast against the irreps axis (per component, not equivariant), or
+        silently when the row count equals ``irreps.dim``.
+        """
         if _is_number(other):
             if isinstance(other, complex):
                 raise TypeError(f"cannot scale a real IrrepsArray by the complex number {other!r}")
@@ -345,20 +395,30 @@ class IrrepsArray:
             )
         backend_of(self.array, other)
         shape = tuple(other.shape)
-        lead = self.shape[:-1]
         if len(shape) == 0:
             return other, False
-        if len(shape) == len(lead):
-            return self.backend.xp.expand_dims(other, axis=-1), False
-        if len(shape) == len(lead) + 1 and shape[-1] == 1:
-            return other, False
-        if len(shape) == len(lead) + 1 and shape[-1] == self.irreps.num_irreps:
-            return other, True
-        raise ValueError(
-            f"IrrepsArray({self.irreps}) {op} array of shape {shape} is not equivariant: "
-            f"expected a Python number, an array of the leading shape {lead}, of shape "
-            f"{lead + (1,)}, or of shape {lead + (self.irreps.num_irreps,)} (one factor per irrep)"
+        lead, n = self.shape[:-1], self.irreps.num_irreps
+        pair = (
+            f"array of shape {shape} {op} IrrepsArray({self.irreps})"
+            if reverse
+            else f"IrrepsArray({self.irreps}) {op} array of shape {shape}"
         )
+        if shape[-1] not in (1, n):
+            per_irrep = f" or (..., {n}) (one factor per irrep)" if n != 1 else ""
+            hint = ""
+            if len(shape) == len(lead):
+                hint = f"; for one factor per row use a[..., None] (shape {shape + (1,)})"
+            raise ValueError(
+                f"{pair} is not equivariant: expected a Python number, a 0-d array, or an array "
+                f"of shape (..., 1) (one factor per row){per_irrep}, got a last axis of "
+                f"{shape[-1]}{hint}"
+            )
+        if _broadcast_shapes(shape[:-1], lead) is None:
+            raise ValueError(
+                f"{pair}: the leading axes {shape[:-1]} of the factor do not broadcast with the "
+                f"leading shape {lead} of the IrrepsArray of shape {self.shape}"
+            )
+        return other, shape[-1] != 1
 
     def _per_irrep(self, factor, fn) -> "IrrepsArray":
         xp = self.backend.xp
@@ -366,7 +426,9 @@ class IrrepsArray:
         for (mul, _), c in zip(self.irreps, self.chunks):
             chunks.append(fn(c, xp.expand_dims(factor[..., i : i + mul], axis=-1)))
             i += mul
-        return self._from_chunks(self.irreps, chunks)
+        # The factor's leading axes may broadcast the result to more leading axes.
+        lead = tuple(chunks[0].shape[:-2]) if chunks else self.shape[:-1]
+        return self._from_chunks(self.irreps, chunks, lead=lead)
 
     def __mul__(self, other) -> "IrrepsArray":
         if isinstance(other, IrrepsArray):
@@ -379,7 +441,10 @@ class IrrepsArray:
     def __rmul__(self, other) -> "IrrepsArray":
         if isinstance(other, IrrepsArray):
             return _multiply_irreps_arrays(other, self)
-        return self.__mul__(other)
+        factor, per_irrep = self._factor(other, "*", reverse=True)
+        if per_irrep:
+            return self._per_irrep(factor, lambda c, f: f * c)
+        return IrrepsArray(self.irreps, factor * self.array)
 
     def __truediv__(self, other) -> "IrrepsArray":
         if isinstance(other, IrrepsArray):
@@ -395,55 +460,64 @@ class IrrepsArray:
         # other / x is equivariant only for scalar irreps (1/x keeps the parity of x).
         if len(self.irreps) and self.irreps.lmax > 0:
             raise ValueError(f"{_describe(other)} / IrrepsArray({self.irreps}) is not equivariant.")
-        if _is_number(other):
-            return IrrepsArray(self.irreps, float(other) / self.array)
-        if hasattr(other, "shape"):
-            backend_of(self.array, other)
-            return IrrepsArray(self.irreps, other / self.array)
-        return NotImplemented
+        if not (_is_number(other) or hasattr(other, "shape")):
+            return NotImplemented
+        factor, per_irrep = self._factor(other, "/", reverse=True)
+        if per_irrep:
+            return self._per_irrep(factor, lambda c, f: f / c)
+        return IrrepsArray(self.irreps, factor / self.array)
 
     # --- leading axes ----------------------------------------------------------
     def __getitem__(self, index) -> "IrrepsArray":
         """Index the leading axes; the irreps axis is always kept whole.
 
+        Integers, slices, ``None`` and index arrays address the leading axes, from
+        the front, or from the back after an ``Ellipsis``. The irreps axis may
+        only be addressed by a full slice ``:``, and no new axis may follow it.
+
         Examples
         --------
         >>> import numpy as np
-        >>> x = IrrepsArray("1o", np.arange(12.0).reshape(4, 3))
-        >>> x[1:3].shape, x[0].shape, x[..., :].shape
-        ((2, 3), (3,), (4, 3))
-        >>> x[0, 1]
+        >>> x = IrrepsArray("1o", np.arange(24.0).reshape(2, 4, 3))
+        >>> x[1].shape, x[0, 1:3].shape, x[..., 0, :].shape, x[None, ..., :].shape
+        ((4, 3), (2, 3), (2, 3), (1, 2, 4, 3))
+        >>> x[0, 1, 2]
         Traceback (most recent call last):
         ...
-        ValueError: IrrepsArray index (0, 1) reaches the irreps axis; index only the leading axes (4,), or use .filter() to select irreps
+        ValueError: IrrepsArray index (0, 1, 2) reaches the irreps axis; index only the leading axes (2, 4), or use .filter() to select irreps
         """
         index = index if isinstance(index, tuple) else (index,)
-        bad = ValueError(
-            f"IrrepsArray index {index!r} reaches the irreps axis; index only the leading axes "
-            f"{self.shape[:-1]}, or use .filter() to select irreps"
-        )
-        if any(isinstance(i, (str, Irrep, Irreps)) for i in index):
+        if any(isinstance(i, (str, Irrep, Irreps, MulIrrep)) for i in index):
             raise TypeError(
                 f"IrrepsArray index {index!r}: select irreps with x.filter(...), not by indexing"
             )
-
-        def is_full(i):
-            return isinstance(i, slice) and i == slice(None)
-
         ellipses = [k for k, i in enumerate(index) if i is Ellipsis]
-        if ellipses:
-            tail = index[ellipses[0] + 1 :]
-            if len(tail) == 1 and is_full(tail[0]):
-                index = index[:-1]
-            elif len(tail) > 0:
-                raise bad
+        if len(ellipses) > 1:
+            raise IndexError(f"IrrepsArray index {index!r}: an index can only have a single ellipsis ('...')")
+        tail = index[ellipses[0] + 1 :] if ellipses else ()
+        used = sum(_axes_used(i) for i in index)
+        if used > self.ndim:
+            raise IndexError(
+                f"IrrepsArray index {index!r} has {used} indexed axes, but the array has "
+                f"{self.ndim} (shape {self.shape})"
+            )
+        # The irreps axis is addressed by the last axis-consuming item: of the items
+        # after the Ellipsis when they consume any axis (they count from the back),
+        # otherwise of the whole index when it consumes every axis. Nothing may add
+        # an axis (None) after it.
+        tail_used = any(_axes_used(i) for i in tail)
+        if tail_used or used == self.ndim:
+            seq = tail if tail_used else tuple(i for i in index if i is not Ellipsis)
+            last = max(k for k, i in enumerate(seq) if _axes_used(i))
+            bad = not _is_full_slice(seq[last]) or any(i is None for i in seq[last + 1 :])
         else:
-            consumed = sum(1 for i in index if i is not None)
-            if consumed >= self.ndim:
-                if consumed == self.ndim and is_full(index[-1]):
-                    index = index[:-1]
-                else:
-                    raise bad
+            bad = any(i is None for i in tail)  # x[..., None]: a new axis after the irreps axis
+        if bad:
+            raise ValueError(
+                f"IrrepsArray index {index!r} reaches the irreps axis; index only the leading "
+                f"axes {self.shape[:-1]}, or use .filter() to select irreps"
+            )
+        if not ellipses and used < self.ndim:
             # The array API wants every axis indexed: the irreps axis is kept whole.
             index = index + (Ellipsis,)
         return IrrepsArray(self.irreps, self.array[index])
@@ -452,6 +526,23 @@ class IrrepsArray:
         if self.ndim < 2:
             raise TypeError(f"len() of an IrrepsArray with no leading axis (shape {self.shape})")
         return self.shape[0]
+
+    def __iter__(self):
+        """Iterate over the first leading axis, like numpy arrays and torch tensors.
+
+        Without it, Python would fall back to ``x[0], x[1], ...`` until an
+        IndexError that JAX never raises (it clamps out-of-range indices).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> [r.array.tolist() for r in IrrepsArray("1o", np.arange(6.0).reshape(2, 3))]
+        [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
+        """
+        if self.ndim < 2:
+            # Raised by iter() itself, as for a 0-d array.
+            raise TypeError(f"iteration over an IrrepsArray with no leading axis (shape {self.shape})")
+        return (self[i] for i in range(self.shape[0]))
 
     def reshape(self, *shape) -> "IrrepsArray":
         """Reshape the leading axes (e3nn-jax semantics: ``shape`` is the full shape).
@@ -479,27 +570,59 @@ class IrrepsArray:
         return IrrepsArray(self.irreps, xp.reshape(self.array, shape[:-1] + (self.irreps.dim,)))
 
     # --- group action ----------------------------------------------------------
-    def _transform(self, D_of) -> "IrrepsArray":
-        """Apply ``D_of(ir)`` (numpy ``(..., d, d)``) to every entry: ``x -> D x``."""
-        if self.irreps.dim == 0:
-            return self
+    def _transform(self, D_of, batch: tuple, what: str) -> "IrrepsArray":
+        """Apply ``D_of(ir)`` (numpy ``(*batch, d, d)``) to every entry: ``x -> D x``.
+
+        ``batch`` is the rotations' batch shape; it broadcasts with the leading
+        shape (the result has the broadcast leading shape).
+        """
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.compiler.is_compiling():
+            # Dynamo would trace core's NumPy Wigner D code and stop at its internals.
+            raise TypeError(
+                f"{what} is not supported inside torch.compile: the Wigner D matrices are "
+                "computed in NumPy; call it outside the compiled function (or build "
+                "Irreps.D_from_matrix(R) there and multiply by it)"
+            )
+        lead = self.shape[:-1]
+        out_lead = _broadcast_shapes(lead, tuple(batch))
+        if out_lead is None:
+            raise ValueError(
+                f"{what}: the rotations' batch shape {tuple(batch)} does not broadcast with the "
+                f"leading shape {lead} of the IrrepsArray of shape {self.shape}; it must match "
+                "(or broadcast with) the leading axes"
+            )
         backend = self.backend
         xp = backend.xp
+        if self.irreps.dim == 0:
+            if out_lead == lead:
+                return self
+            return IrrepsArray(self.irreps, xp.zeros(out_lead + (0,), dtype=self.dtype, device=self.device))
         cache = {}
         chunks = []
         for (mul, ir), c in zip(self.irreps, self.chunks):
             if ir not in cache:
-                DT = np.swapaxes(D_of(ir), -1, -2)
-                cache[ir] = backend.asarray(
-                    np.ascontiguousarray(DT), dtype=self.dtype, device=self.device
-                )
+                DT = np.ascontiguousarray(np.swapaxes(D_of(ir), -1, -2))
+                # Not the constant cache: these depend on R and are used once. Made
+                # like the array, so a traced x (jax.jit, torch.compile) works too.
+                cache[ir] = backend._materialize(DT, like=self.array)
+            # (*lead, mul, d) @ (*batch, d, d): the batch axes broadcast against lead
             chunks.append(xp.matmul(c, cache[ir]))
-        return self._from_chunks(self.irreps, chunks)
+        return self._from_chunks(self.irreps, chunks, lead=out_lead)
 
     def transform_by_matrix(self, R) -> "IrrepsArray":
         """Act with an element of O(3): ``R`` of shape ``(..., 3, 3)``, ``det(R) = +-1``.
 
-        An improper ``R = -Q`` applies parity: ``D(-Q) = p D(Q)``.
+        An improper ``R = -Q`` applies parity: ``D(-Q) = p D(Q)``. The batch shape
+        ``R.shape[:-2]`` must broadcast with the leading shape of ``x``.
+
+        The Wigner D matrices are computed in float64 NumPy, so ``R`` must be
+        concrete: a JAX tracer (``R`` built inside ``jax.jit``) or a torch tensor
+        that requires grad raises TypeError rather than failing in the framework
+        or silently dropping the gradient. ``x`` itself may be traced or require
+        grad (``jax.jit``, ``jax.grad``, torch autograd). Inside
+        ``torch.compile(fullgraph=True)`` it raises TypeError (Dynamo cannot trace
+        the NumPy Wigner code); without ``fullgraph`` Dynamo runs it eagerly.
 
         Examples
         --------
@@ -507,14 +630,21 @@ class IrrepsArray:
         >>> x = IrrepsArray("0e + 1o + 1e", np.arange(7.0))
         >>> x.transform_by_matrix(-np.eye(3))
         1x0e+1x1o+1x1e [ 0. -1. -2. -3.  4.  5.  6.]
+        >>> IrrepsArray("1o", np.zeros((2, 3))).transform_by_matrix(np.stack([np.eye(3)] * 3))
+        Traceback (most recent call last):
+        ...
+        ValueError: transform_by_matrix: the rotations' batch shape (3,) does not broadcast with the leading shape (2,) of the IrrepsArray of shape (2, 3); it must match (or broadcast with) the leading axes
         """
-        R = _to_numpy(R)
-        if R.shape[-2:] != (3, 3):
+        R = _to_numpy(R, "transform_by_matrix", "R")
+        if R.ndim < 2 or R.shape[-2:] != (3, 3):
             raise ValueError(f"transform_by_matrix: R must have shape (..., 3, 3), got {R.shape}")
-        return self._transform(lambda ir: ir.D_from_matrix(R))
+        return self._transform(lambda ir: ir.D_from_matrix(R), R.shape[:-2], "transform_by_matrix")
 
     def transform_by_angles(self, alpha, beta, gamma, k=0) -> "IrrepsArray":
         """Act with the rotation ``Y(alpha) X(beta) Y(gamma)`` times parity to the power ``k``.
+
+        The angles broadcast with each other and with the leading shape of ``x``;
+        they must be concrete (see :meth:`transform_by_matrix`).
 
         Examples
         --------
@@ -523,11 +653,16 @@ class IrrepsArray:
         >>> np.round(x.transform_by_angles(np.pi / 2, 0.0, 0.0).array, 6) + 0.0
         array([ 0.,  0., -1.])
         """
-        a, b, c = _to_numpy(alpha), _to_numpy(beta), _to_numpy(gamma)
-        return self._transform(lambda ir: ir.D_from_angles(a, b, c, k))
+        method = "transform_by_angles"
+        a, b, c = (_to_numpy(v, method, n) for v, n in ((alpha, "alpha"), (beta, "beta"), (gamma, "gamma")))
+        batch = _parameter_batch(method, alpha=a.shape, beta=b.shape, gamma=c.shape, k=np.shape(k))
+        return self._transform(lambda ir: ir.D_from_angles(a, b, c, k), batch, method)
 
     def transform_by_quaternion(self, q, k=0) -> "IrrepsArray":
         """Act with the rotation of the unit quaternion ``q = (w, x, y, z)`` (times parity^k).
+
+        ``q`` has shape ``(..., 4)``; its batch shape broadcasts with the leading
+        shape of ``x``; it must be concrete (see :meth:`transform_by_matrix`).
 
         Examples
         --------
@@ -537,11 +672,19 @@ class IrrepsArray:
         >>> np.round(x.transform_by_quaternion(q).array, 6) + 0.0
         array([0., 1., 0.])
         """
-        q = _to_numpy(q)
-        return self._transform(lambda ir: ir.D_from_quaternion(q, k))
+        method = "transform_by_quaternion"
+        q = _to_numpy(q, method, "q")
+        if q.ndim < 1 or q.shape[-1] != 4:
+            raise ValueError(f"{method}: q must have shape (..., 4), got {q.shape}")
+        batch = _parameter_batch(method, q=q.shape[:-1], k=np.shape(k))
+        return self._transform(lambda ir: ir.D_from_quaternion(q, k), batch, method)
 
     def transform_by_axis_angle(self, axis, angle, k=0) -> "IrrepsArray":
         """Act with the rotation by ``angle`` about ``axis`` (times parity^k).
+
+        ``axis`` has shape ``(..., 3)``; its batch shape and ``angle`` broadcast with
+        the leading shape of ``x``; both must be concrete (see
+        :meth:`transform_by_matrix`).
 
         Examples
         --------
@@ -550,8 +693,12 @@ class IrrepsArray:
         >>> np.round(x.transform_by_axis_angle(np.array([0.0, 0.0, 1.0]), np.pi / 2).array, 6) + 0.0
         array([0., 1., 0.])
         """
-        axis, angle = _to_numpy(axis), _to_numpy(angle)
-        return self._transform(lambda ir: ir.D_from_axis_angle(axis, angle, k))
+        method = "transform_by_axis_angle"
+        axis, angle = _to_numpy(axis, method, "axis"), _to_numpy(angle, method, "angle")
+        if axis.ndim < 1 or axis.shape[-1] != 3:
+            raise ValueError(f"{method}: axis must have shape (..., 3), got {axis.shape}")
+        batch = _parameter_batch(method, axis=axis.shape[:-1], angle=angle.shape, k=np.shape(k))
+        return self._transform(lambda ir: ir.D_from_axis_angle(axis, angle, k), batch, method)
 
     # --- backends ---------------------------------------------------------------
     def _to_backend(self, name, dtype=None, device=None) -> "IrrepsArray":
@@ -563,6 +710,31 @@ class IrrepsArray:
         if "\n" in r:
             return f"{self.irreps}\n{r}"
         return f"{self.irreps} {r}"
+
+
+def _is_full_slice(i) -> bool:
+    return isinstance(i, slice) and i.start is None and i.stop is None and i.step in (None, 1)
+
+
+def _axes_used(i) -> int:
+    """How many axes of the array an index item addresses."""
+    if i is None or i is Ellipsis or isinstance(i, (bool, np.bool_)):
+        return 0  # None and a bare bool add an axis
+    dtype = getattr(i, "dtype", None)
+    if dtype is not None and "bool" in str(dtype):
+        return len(getattr(i, "shape", ()))  # a boolean mask covers its own axes
+    return 1
+
+
+def _parameter_batch(method: str, **shapes) -> tuple:
+    """The broadcast batch shape of rotation parameters, or a ValueError naming them."""
+    out = ()
+    for shape in shapes.values():
+        out = _broadcast_shapes(out, tuple(shape))
+        if out is None:
+            listed = ", ".join(f"{n} {tuple(s)}" for n, s in shapes.items())
+            raise ValueError(f"{method}: the batch shapes of the parameters do not broadcast: {listed}")
+    return out
 
 
 def _describe(x) -> str:

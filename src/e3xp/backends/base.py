@@ -401,7 +401,8 @@ class Backend:
         ------
         ValueError
             If an id is outside ``[0, num_segments)`` (checked when the ids are
-            concrete, i.e. not under ``jax.jit`` / ``torch.compile``).
+            concrete, i.e. not under ``jax.jit`` / ``torch.compile`` nor torch
+            meta tensors).
 
         Examples
         --------
@@ -412,19 +413,52 @@ class Backend:
         [4. 3. 0.]
         """
         num_segments, axis = self._check_scatter(data, index, num_segments, axis)
-        self._check_index_range(index, num_segments)
+        if not getattr(index, "is_meta", False):
+            # torch meta tensors have shapes but no values to check (like ids under
+            # torch.compile); every backend's range check reads values.
+            self._check_index_range(index, num_segments)
         return self._scatter_sum(data, index, num_segments, axis)
 
     def _scatter_sum(self, data, index, num_segments, axis):
-        # No accumulating scatter in the standard: a one-hot matrix turns it into a matmul.
+        # No accumulating scatter in the standard. A one-hot matrix times the data
+        # costs segments x slices memory and lets one NaN poison every segment
+        # (0 * NaN = NaN); a cumulative sum over sorted rows would carry a NaN or an
+        # inf into every later segment (inf - inf) and lose precision in the
+        # differences. Instead: sort the slices by id, then a segmented inclusive
+        # scan (Hillis-Steele, log2(n) passes) in which a row only ever receives
+        # rows of its own segment, selected with `where` (so a NaN elsewhere is
+        # never multiplied in), and read each segment's total at its last row.
+        # O(n log n) work and O(n + segments) memory per row element; the
+        # additions form a tree, so the rounding error is O(log n) ulp.
         xp = self.xp
         moved = xp.moveaxis(data, axis, 0) if axis != 0 else data
         rest = tuple(moved.shape[1:])
         n = moved.shape[0]
         flat = xp.reshape(moved, (n, math.prod(rest)))
+        if n == 0 or num_segments == 0:
+            out = xp.zeros((num_segments,) + rest, dtype=data.dtype, device=self.device(data))
+            return xp.moveaxis(out, 0, axis) if axis != 0 else out
         ids = xp.arange(num_segments, dtype=index.dtype, device=self.device(index))
-        onehot = xp.astype(xp.expand_dims(index, axis=0) == xp.expand_dims(ids, axis=1), data.dtype)
-        out = xp.reshape(xp.matmul(onehot, flat), (num_segments,) + rest)
+        order = xp.argsort(index, stable=True)
+        sorted_ids = xp.take(index, order)
+        acc = xp.take(flat, order, axis=0)
+        zeros = xp.zeros_like(acc)
+        k = 1
+        while k < n:
+            # row i += row i - k when both are in the same segment (ids are sorted,
+            # so segments are contiguous and row i - k already holds the sum of its
+            # segment's rows in (i - 2k, i - k]).
+            same = xp.expand_dims(sorted_ids[k:] == sorted_ids[:-k], axis=1)
+            received = xp.where(same, acc[:-k, ...], zeros[k:, ...])
+            acc = xp.concat([acc[:k, ...], acc[k:, ...] + received], axis=0)
+            k *= 2
+        end = xp.searchsorted(sorted_ids, ids, side="right")  # one past each segment's last row
+        start = xp.searchsorted(sorted_ids, ids, side="left")
+        last = xp.where(end > 0, end - 1, xp.zeros_like(end))
+        totals = xp.take(acc, last, axis=0)
+        present = xp.expand_dims(end > start, axis=1)
+        out = xp.where(present, totals, xp.zeros_like(totals))
+        out = xp.reshape(out, (num_segments,) + rest)
         return xp.moveaxis(out, 0, axis) if axis != 0 else out
 
     # --- plan executors --------------------------------------------------

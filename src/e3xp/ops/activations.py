@@ -32,7 +32,11 @@ def norm(x, squared: bool = False, per_irrep: bool = True) -> IrrepsArray:
     Returns
     -------
     IrrepsArray
-        The gradient of the norm at 0 is 0 (finite), not NaN.
+        The gradient of the norm at 0 is 0 (finite), not NaN. The norm is computed
+        from the components scaled by their largest magnitude, so it neither
+        overflows nor underflows when the result is representable (``[1e200, 0,
+        0]`` has norm ``1e200``). ``squared=True`` is the plain sum of squares,
+        which over- or underflows where the square itself is not representable.
 
     Examples
     --------
@@ -42,22 +46,53 @@ def norm(x, squared: bool = False, per_irrep: bool = True) -> IrrepsArray:
     2x0e+1x0e [3. 0. 5.]
     >>> norm(x, squared=True, per_irrep=False)
     1x0e [34.]
+    >>> norm(IrrepsArray("1o", np.array([3e200, 4e200, 0.0])))
+    1x0e [5.e+200]
     """
     x = as_irreps_array(x, "norm: x")
     xp = x.backend.xp
 
-    def f(a, axis):
-        s = xp.sum(a * a, axis=axis)
+    def f(a):
+        if a.shape[-1] == 0:
+            return xp.zeros(a.shape[:-1], dtype=a.dtype, device=x.device)
         if squared:
-            return s
-        # double where: sqrt is evaluated away from 0 so its gradient stays finite
-        nonzero = s > 0
-        return xp.where(nonzero, xp.sqrt(xp.where(nonzero, s, xp.ones_like(s))), xp.zeros_like(s))
+            return xp.sum(a * a, axis=-1)
+        # |a| = m |a / m| with m = max |a_i|: the squares of a / m lie in [0, 1], so
+        # neither overflow (|a| ~ 1e200) nor underflow (|a| ~ 1e-200) loses a norm
+        # that is representable. All branches are `where`s (no value-dependent
+        # Python), and each is evaluated away from its singular point, so the
+        # gradient at a = 0 is 0, not NaN (m -> 1 there, s -> 1 under the sqrt).
+        # An inf or NaN component is left unscaled (inf / inf would make a NaN of
+        # an infinite norm) and propagates: the norm is inf or NaN.
+        m = _no_gradient(xp.max(xp.abs(a), axis=-1))
+        nonzero = m != 0  # True for NaN too
+        m = xp.where(nonzero & xp.isfinite(m), m, xp.ones_like(m))
+        b = a / xp.expand_dims(m, axis=-1)
+        s = xp.sum(b * b, axis=-1)
+        n = m * xp.sqrt(xp.where(nonzero, s, xp.ones_like(s)))
+        return xp.where(nonzero, n, xp.zeros_like(n))
 
     if not per_irrep:
-        return IrrepsArray("0e", xp.expand_dims(f(x.array, -1), axis=-1))
+        return IrrepsArray("0e", xp.expand_dims(f(x.array), axis=-1))
     irreps = Irreps([(mul, "0e") for mul, _ in x.irreps])
-    return x._from_chunks(irreps, [xp.expand_dims(f(c, -1), axis=-1) for c in x.chunks])
+    return x._from_chunks(irreps, [xp.expand_dims(f(c), axis=-1) for c in x.chunks])
+
+
+def _no_gradient(v):
+    """``v`` as a constant for autodiff (torch ``detach``, JAX ``stop_gradient``).
+
+    For the scale of :func:`norm`: ``m * sqrt(sum((a / m)**2))`` equals ``|a|`` for
+    every fixed ``m > 0``, so freezing ``m`` leaves every derivative in ``a`` exact,
+    while differentiating through ``m`` adds terms that cancel only on paper:
+    ``a / m**2`` overflows for ``|a| ~ 1e-200`` and turns the gradient into NaN.
+    Frameworks without autodiff have nothing to stop.
+    """
+    if hasattr(v, "detach") and hasattr(v, "requires_grad"):  # torch
+        return v.detach()
+    jax = sys.modules.get("jax")
+    if jax is not None and isinstance(v, jax.Array):  # tracers included
+        return jax.lax.stop_gradient(v)
+    return v
 
 
 # --------------------------------------------------------------------------- activations

@@ -30,6 +30,33 @@ def scatter_sum(data, dst, num_segments: int, axis: int = 0):
         ``jax.jit`` and ``torch.compile``.
     axis : int
 
+    Returns
+    -------
+    array or IrrepsArray
+        Shape of ``data`` with ``num_segments`` along ``axis``; same framework,
+        dtype and device.
+
+    Raises
+    ------
+    ValueError
+        If an id is outside ``[0, num_segments)``, when the ids are concrete.
+
+    Notes
+    -----
+    The range check reads the ids, so it is skipped where they have no values:
+    under ``jax.jit`` (and ``vmap`` / ``grad`` traces), under ``torch.compile``,
+    and for torch meta tensors. **Under ``jax.jit``, slices with an out-of-range
+    id are dropped silently** (``jax.ops.segment_sum`` semantics: they contribute
+    to no segment, and no error is raised); validate ids outside the jitted
+    function if they may be wrong. Under ``torch.compile`` an out-of-range id fails
+    inside the compiled kernel instead (a RuntimeError on CPU, a device-side
+    assert on CUDA), not with this message.
+
+    On the generic array-API backend (``array_api_strict``, ``array_api:<module>``)
+    the sum is a sort followed by a segmented scan: O(n log n) work, memory linear
+    in ``n`` and ``num_segments`` (no segments x slices one-hot matrix), and a NaN
+    or inf stays in its own segment.
+
     Examples
     --------
     >>> import numpy as np, e3xp
