@@ -88,6 +88,11 @@ class Irrep:
     def __setattr__(self, name, value):
         raise AttributeError("Irrep is immutable")
 
+    def __reduce__(self):
+        # The default slot-state restore goes through __setattr__, which refuses;
+        # rebuild through the constructor instead (pickle, copy, deepcopy).
+        return (Irrep, (self._l, self._p))
+
     @property
     def l(self) -> int:  # noqa: E743 - the physicists' name
         """The degree, ``dim = 2 l + 1``."""
@@ -260,6 +265,10 @@ class MulIrrep:
     def __setattr__(self, name, value):
         raise AttributeError("MulIrrep is immutable")
 
+    def __reduce__(self):
+        # As Irrep.__reduce__: rebuild through the constructor, not __setattr__.
+        return (MulIrrep, (self._mul, self._ir))
+
     @property
     def mul(self) -> int:
         """The multiplicity."""
@@ -395,6 +404,11 @@ class Irreps(tuple):
                 "expected a string like '3x0e + 1o', an Irrep, a MulIrrep or a list of them"
             )
         return super().__new__(cls, items)
+
+    def __reduce__(self):
+        # A plain tuple of entries: the constructor re-validates them, and no
+        # (empty) instance __dict__ is carried along.
+        return (Irreps, (tuple(self),))
 
     # --- sizes ---------------------------------------------------------------
     @property
