@@ -10,7 +10,8 @@ Everything here is immutable and hashable, so irreps can key caches of plans.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from typing import NamedTuple, Union
 
 import numpy as np
@@ -355,6 +356,8 @@ def _as_mul_irrep(x) -> MulIrrep:
             return MulIrrep(mul, ir)
         # (l, p) given as a plain tuple
         return MulIrrep(1, Irrep(x))
+    if isinstance(x, (bytes, bytearray)):
+        raise TypeError(f"cannot make an irreps entry from {x!r}: expected a str, got {type(x).__name__}")
     raise TypeError(
         f"cannot make an irreps entry from {x!r} of type {type(x).__name__}: expected "
         "'2x1o', an Irrep, a MulIrrep or a (mul, irrep) tuple"
@@ -396,6 +399,25 @@ class Irreps(tuple):
             items = [MulIrrep(1, irreps)]
         elif isinstance(irreps, MulIrrep):
             items = [irreps]
+        elif isinstance(irreps, (bytes, bytearray, memoryview)):
+            # Iterating bytes gives ints ("cannot make an irreps entry from 49"); say what is wrong.
+            raise TypeError(f"cannot make Irreps from {irreps!r}: expected a str, got {type(irreps).__name__}")
+        elif isinstance(irreps, Mapping):
+            # e3nn and e3nn-jax iterate the keys and silently drop the values
+            # ({"1o": 3} -> 1x1o); honouring them would silently give other shapes
+            # than e3nn-jax for the same code, so refuse and say how to write it.
+            raise TypeError(
+                f"cannot make Irreps from the {type(irreps).__name__} {irreps!r}: a mapping is "
+                "ambiguous (e3nn-jax reads only its keys, with multiplicity 1); pass a string "
+                "like '3x1o + 2x0e' or a list of (mul, irrep) pairs"
+            )
+        elif isinstance(irreps, AbstractSet):
+            # A set has no order (its iteration order changes with PYTHONHASHSEED),
+            # and the order of the entries is the layout of the data.
+            raise TypeError(
+                f"cannot make Irreps from the {type(irreps).__name__} {irreps!r}: a set has no "
+                "order and the order of the entries is the data layout; pass a string or a list"
+            )
         elif isinstance(irreps, Iterable):
             items = [_as_mul_irrep(x) for x in irreps]
         else:
