@@ -665,19 +665,37 @@ class Irreps(tuple):
 def _irrep_selector(sel, what: str) -> Callable[[MulIrrep], bool]:
     if callable(sel) and not isinstance(sel, (Irreps, Irrep, MulIrrep, str)):
         return sel
+    irs = selected_irreps(sel, what)
+    return lambda mul_ir: mul_ir.ir in irs
+
+
+def selected_irreps(sel, what: str = "keep") -> frozenset:
+    """The irreps listed by a selector (multiplicities ignored), as a frozenset.
+
+    A selector is a string, an Irrep, a MulIrrep, Irreps, or a list, tuple or set
+    of them; it is a membership test, so order and repetitions do not matter.
+    ``what`` names the argument in error messages.
+
+    >>> sorted(selected_irreps({"1o", "2x0e + 1o", Irrep("2e")}))
+    [0e, 1o, 2e]
+    >>> selected_irreps(3.0, "filter_ir_out")
+    Traceback (most recent call last):
+    ...
+    TypeError: filter_ir_out=3.0 of type float: expected a string like '0e + 1o', an Irrep, Irreps, or a list or set of them
+    """
     if isinstance(sel, (str, Irreps, MulIrrep)):
-        irs = {mul_ir.ir for mul_ir in Irreps(sel)}
-    elif isinstance(sel, Irrep):
-        irs = {sel}
-    elif isinstance(sel, Iterable):
+        return frozenset(mul_ir.ir for mul_ir in Irreps(sel))
+    if isinstance(sel, Irrep):
+        return frozenset((sel,))
+    if isinstance(sel, Iterable) and not isinstance(sel, (bytes, bytearray, Mapping)):
         irs = set()
         for x in sel:
             irs |= {Irrep(x)} if isinstance(x, (Irrep, tuple)) else {m.ir for m in Irreps(x)}
-    else:
-        raise TypeError(
-            f"filter({what}={sel!r}): expected a string, Irreps, a list of irreps or a callable"
-        )
-    return lambda mul_ir: mul_ir.ir in irs
+        return frozenset(irs)
+    raise TypeError(
+        f"{what}={sel!r} of type {type(sel).__name__}: expected a string like '0e + 1o', "
+        "an Irrep, Irreps, or a list or set of them"
+    )
 
 
 IntoIrreps = Union[Irreps, str, Irrep, MulIrrep, list, tuple]
