@@ -203,3 +203,43 @@ def test_spherical_harmonics_bad_degrees(bad, match):
 
     with pytest.raises(TypeError, match=match):
         spherical_harmonics(bad, np.array([0.3, 0.4, 0.5]))
+
+
+# --- rotation conversions refuse non-rotations -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "R, match",
+    [
+        (-np.eye(3), "determinant -1"),
+        (np.diag([2.0, 1.0, 1.0]), "not orthogonal"),
+        (np.zeros((3, 3)), "not orthogonal"),
+        (np.stack([np.eye(3), np.diag([1.0, 1.0, 1.5])]), r"not orthogonal.*batch index \(1,\)"),
+        (np.full((3, 3), np.nan), "must be finite"),
+    ],
+)
+def test_matrix_conversions_refuse_non_rotations(R, match):
+    from e3xp.core.rotations import matrix_to_angles, matrix_to_axis_angle, matrix_to_quaternion
+
+    for f in (matrix_to_quaternion, matrix_to_axis_angle, matrix_to_angles):
+        with pytest.raises(ValueError, match=match):
+            f(R)
+
+
+def test_matrix_conversions_accept_rotations():
+    from e3xp.core.rotations import (
+        angles_to_matrix,
+        axis_angle_to_matrix,
+        matrix_to_angles,
+        matrix_to_axis_angle,
+        matrix_to_quaternion,
+        quaternion_to_matrix,
+        rand_matrix,
+    )
+
+    R = rand_matrix(0, shape=(5,))
+    np.testing.assert_allclose(quaternion_to_matrix(matrix_to_quaternion(R)), R, atol=1e-12)
+    np.testing.assert_allclose(axis_angle_to_matrix(*matrix_to_axis_angle(R)), R, atol=1e-12)
+    np.testing.assert_allclose(angles_to_matrix(*matrix_to_angles(R)), R, atol=1e-12)
+    # float32 rounding is well inside the tolerance.
+    np.testing.assert_allclose(angles_to_matrix(*matrix_to_angles(R.astype(np.float32))), R, atol=1e-6)

@@ -210,12 +210,13 @@ class Irrep:
         >>> bool(np.allclose(Irrep("1o").D_from_matrix(-R), -R))
         True
         """
-        from .rotations import check_rotation, matrix_to_angles
+        from .rotations import _angles_of_rotation, check_rotation
 
         R = check_rotation(R, allow_parity=True)
         d = np.sign(np.linalg.det(R))
         k = np.rint((1 - d) / 2).astype(np.int64)
-        return self.D_from_angles(*matrix_to_angles(R * d[..., None, None]), k)
+        # d R is a checked rotation: no second check.
+        return self.D_from_angles(*_angles_of_rotation(R * d[..., None, None]), k)
 
     def D_from_quaternion(self, q, k=0) -> np.ndarray:
         """The representation matrix of the rotation given by quaternion (w, x, y, z)."""
