@@ -8,11 +8,10 @@ goes through :func:`static_call`, keyed on plain data (:func:`irreps_key`,
 
 from __future__ import annotations
 
-import numbers
 import threading
 from collections.abc import Set as AbstractSet
 
-from .core.irreps import Irrep, Irreps, MulIrrep, selected_irreps
+from .core.irreps import Irrep, Irreps, MulIrrep, is_lp_pair, selected_irreps
 
 __all__ = ["static_function", "static_call", "irreps_key", "irreps_from_key", "selector_key", "selector_from_key"]
 
@@ -140,7 +139,7 @@ def selector_key(sel, what: str = "selector"):
     >>> selector_key((1, True), "filter_ir_out")
     Traceback (most recent call last):
     ...
-    ValueError: Irrep parity p=True must be 1 (even) or -1 (odd)
+    ValueError: filter_ir_out=(1, True): Irrep parity p=True must be 1 (even) or -1 (odd)
     """
     if sel is None:
         return None
@@ -152,11 +151,16 @@ def selector_key(sel, what: str = "selector"):
         sel = sel.ir
     if isinstance(sel, Irrep):
         return ("irrep", sel.l, sel.p)
+    if is_lp_pair(sel):
+        try:
+            ir = Irrep(sel[0], sel[1])  # raises for bools, bad parities
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"{what}={sel!r}: {e}") from None
+        return ("irrep", ir.l, ir.p)
     if isinstance(sel, (list, tuple)):
-        if len(sel) == 2 and all(isinstance(v, numbers.Integral) for v in sel):
-            ir = Irrep(sel[0], sel[1])  # an (l, p) pair; raises for bools, bad parities
-            return ("irrep", ir.l, ir.p)
-        return ("list", tuple(selector_key(v, what) for v in sel))
+        # The container type is kept: inside a selector a tuple is an irrep and a
+        # list is irreps, so the plan must see what the caller passed.
+        return ("tuple" if isinstance(sel, tuple) else "list", tuple(selector_key(v, what) for v in sel))
     if isinstance(sel, AbstractSet):
         # Sorted as (l, p) pairs: any fixed order does, and Dynamo can sort ints, not Irreps.
         return ("set", tuple(sorted((ir.l, ir.p) for ir in selected_irreps(sel, what))))
@@ -183,4 +187,6 @@ def selector_from_key(key):
         return Irrep(key[1], key[2])
     if kind == "set":
         return [Irrep(l, p) for l, p in key[1]]
+    if kind == "tuple":
+        return tuple(selector_from_key(v) for v in key[1])
     return [selector_from_key(v) for v in key[1]]

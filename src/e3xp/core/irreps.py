@@ -9,6 +9,7 @@ Everything here is immutable and hashable, so irreps can key caches of plans.
 
 from __future__ import annotations
 
+import numbers
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
@@ -18,8 +19,10 @@ import numpy as np
 
 __all__ = ["Irrep", "MulIrrep", "Irreps", "IntoIrrep", "IntoIrreps"]
 
-_IRREP_RE = re.compile(r"^\s*(\d+)\s*([eoy])\s*$")
-_MUL_IRREP_RE = re.compile(r"^\s*(?:(\d+)\s*x\s*)?(\d+)\s*([eoy])\s*$")
+# re.ASCII: in a str pattern "\d" matches every Unicode digit ("٣e" would be 3e,
+# and str() would not give the input back).
+_IRREP_RE = re.compile(r"^\s*(\d+)\s*([eoy])\s*$", re.ASCII)
+_MUL_IRREP_RE = re.compile(r"^\s*(?:(\d+)\s*x\s*)?(\d+)\s*([eoy])\s*$", re.ASCII)
 
 
 def _parity_from_char(l: int, c: str) -> int:
@@ -589,9 +592,9 @@ class Irreps(tuple):
     def filter(self, keep=None, *, drop=None, lmax: int | None = None) -> "Irreps":
         """Keep (or drop) the entries whose irrep is listed; optionally cap the degree.
 
-        ``keep`` and ``drop`` accept a string, Irreps, a list of irreps or a
-        callable taking a :class:`MulIrrep`. Multiplicities in ``keep``/``drop``
-        are ignored.
+        ``keep`` and ``drop`` accept a string, Irreps, an ``(l, p)`` pair, a list
+        or set of irreps (see :func:`selected_irreps`) or a callable taking a
+        :class:`MulIrrep`. Multiplicities in ``keep``/``drop`` are ignored.
 
         >>> Irreps("0e + 1o + 2e").filter(drop="1o")
         1x0e+1x2e
@@ -670,11 +673,20 @@ def _irrep_selector(sel, what: str) -> Callable[[MulIrrep], bool]:
     return lambda mul_ir: mul_ir.ir in irs
 
 
+def is_lp_pair(x) -> bool:
+    """True for a list or tuple of two integers, which selectors read as ``(l, p)``.
+
+    Bools count as integers here so that ``(1, True)`` is refused as a parity
+    instead of being read some other way.
+    """
+    return isinstance(x, (list, tuple)) and len(x) == 2 and all(isinstance(v, numbers.Integral) for v in x)
+
+
 def selected_irreps(sel, what: str = "keep") -> frozenset:
     """The irreps listed by a selector (multiplicities ignored), as a frozenset.
 
-    A selector is a string, an Irrep, a MulIrrep, Irreps, or a list, tuple or set
-    of them; it is a membership test, so order and repetitions do not matter.
+    A selector is a string, an Irrep, a MulIrrep, Irreps, an ``(l, p)`` pair, or a
+    list, tuple or set of them; it is a membership test, so order and repetitions do not matter.
     ``what`` names the argument in error messages.
 
     >>> sorted(selected_irreps({"1o", "2x0e + 1o", Irrep("2e")}))
@@ -688,10 +700,17 @@ def selected_irreps(sel, what: str = "keep") -> frozenset:
         return frozenset(mul_ir.ir for mul_ir in Irreps(sel))
     if isinstance(sel, Irrep):
         return frozenset((sel,))
+    if is_lp_pair(sel):
+        return frozenset((Irrep(sel[0], sel[1]),))
     if isinstance(sel, Iterable) and not isinstance(sel, (bytes, bytearray, Mapping)):
         irs = set()
         for x in sel:
-            irs |= {Irrep(x)} if isinstance(x, (Irrep, tuple)) else {m.ir for m in Irreps(x)}
+            if isinstance(x, (Irrep, tuple)) or is_lp_pair(x):
+                irs.add(Irrep(tuple(x) if isinstance(x, list) else x))
+            elif isinstance(x, AbstractSet):
+                irs |= selected_irreps(x, what)
+            else:
+                irs |= {m.ir for m in Irreps(x)}
         return frozenset(irs)
     raise TypeError(
         f"{what}={sel!r} of type {type(sel).__name__}: expected a string like '0e + 1o', "
