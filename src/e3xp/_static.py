@@ -121,6 +121,14 @@ def irreps_from_key(key: tuple) -> Irreps:
     return Irreps([(mul, (l, p)) for mul, l, p in key])
 
 
+def _naming(what: str, sel, fn, *args):
+    """``fn(*args)``, with ``what=sel`` put in front of the message of its error."""
+    try:
+        return fn(*args)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"{what}={sel!r}: {e}") from None
+
+
 def selector_key(sel, what: str = "selector"):
     """An irreps selector (str, Irrep, Irreps, list or set of them) as plain data; callables pass through.
 
@@ -152,10 +160,7 @@ def selector_key(sel, what: str = "selector"):
     if isinstance(sel, Irrep):
         return ("irrep", sel.l, sel.p)
     if is_lp_pair(sel):
-        try:
-            ir = Irrep(sel[0], sel[1])  # raises for bools, bad parities
-        except (TypeError, ValueError) as e:
-            raise type(e)(f"{what}={sel!r}: {e}") from None
+        ir = _naming(what, sel, Irrep, sel[0], sel[1])  # raises for bools, bad parities
         return ("irrep", ir.l, ir.p)
     if isinstance(sel, (list, tuple)):
         # The container type is kept: inside a selector a tuple is an irrep and a
@@ -163,7 +168,7 @@ def selector_key(sel, what: str = "selector"):
         return ("tuple" if isinstance(sel, tuple) else "list", tuple(selector_key(v, what) for v in sel))
     if isinstance(sel, AbstractSet):
         # Sorted as (l, p) pairs: any fixed order does, and Dynamo can sort ints, not Irreps.
-        return ("set", tuple(sorted((ir.l, ir.p) for ir in selected_irreps(sel, what))))
+        return ("set", tuple(sorted((ir.l, ir.p) for ir in _naming(what, sel, selected_irreps, sel, what))))
     if callable(sel):
         return sel
     try:
