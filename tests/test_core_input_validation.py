@@ -6,6 +6,7 @@ cache keys that conflated ``13.0``/``13`` and ``True``/``1``, sets as selectors,
 """
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -243,3 +244,19 @@ def test_matrix_conversions_accept_rotations():
     np.testing.assert_allclose(angles_to_matrix(*matrix_to_angles(R)), R, atol=1e-12)
     # float32 rounding is well inside the tolerance.
     np.testing.assert_allclose(angles_to_matrix(*matrix_to_angles(R.astype(np.float32))), R, atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [1.0, 1.5, True, "2"])
+def test_filter_lmax_must_be_an_int_whatever_ran_before(bad):
+    from e3xp.irreps_array import IrrepsArray
+
+    x = IrrepsArray("0e + 1o + 2e", np.arange(9.0))
+    match = re.escape(f"filter(lmax={bad!r}): expected an int or None")
+    with pytest.raises(TypeError, match=match):
+        Irreps("0e + 1o + 2e").filter(lmax=bad)
+    with pytest.raises(TypeError, match=match):
+        x.filter(lmax=bad)
+    assert x.filter(lmax=1).irreps == "0e + 1o"
+    with pytest.raises(TypeError, match=match):
+        x.filter(lmax=bad)
+    assert Irreps("0e + 1o").filter(lmax=np.int64(0)) == "0e"

@@ -605,6 +605,9 @@ class Irreps(tuple):
         """
         if keep is not None and drop is not None:
             raise ValueError("filter takes keep= or drop=, not both")
+        if lmax is not None and (isinstance(lmax, (bool, np.bool_)) or not isinstance(lmax, numbers.Integral)):
+            # A float would compare fine (l <= 1.5), but it is no degree; say so.
+            raise TypeError(f"filter(lmax={lmax!r}): expected an int or None, got {type(lmax).__name__}")
         out = self
         if keep is not None:
             out = Irreps([m for m in out if _irrep_selector(keep, "keep")(m)])
