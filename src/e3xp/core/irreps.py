@@ -9,16 +9,20 @@ Everything here is immutable and hashable, so irreps can key caches of plans.
 
 from __future__ import annotations
 
+import numbers
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from typing import NamedTuple, Union
 
 import numpy as np
 
 __all__ = ["Irrep", "MulIrrep", "Irreps", "IntoIrrep", "IntoIrreps"]
 
-_IRREP_RE = re.compile(r"^\s*(\d+)\s*([eoy])\s*$")
-_MUL_IRREP_RE = re.compile(r"^\s*(?:(\d+)\s*x\s*)?(\d+)\s*([eoy])\s*$")
+# re.ASCII: in a str pattern "\d" matches every Unicode digit ("٣e" would be 3e,
+# and str() would not give the input back).
+_IRREP_RE = re.compile(r"^\s*(\d+)\s*([eoy])\s*$", re.ASCII)
+_MUL_IRREP_RE = re.compile(r"^\s*(?:(\d+)\s*x\s*)?(\d+)\s*([eoy])\s*$", re.ASCII)
 
 
 def _parity_from_char(l: int, c: str) -> int:
@@ -209,12 +213,13 @@ class Irrep:
         >>> bool(np.allclose(Irrep("1o").D_from_matrix(-R), -R))
         True
         """
-        from .rotations import check_rotation, matrix_to_angles
+        from .rotations import _angles_of_rotation, check_rotation
 
         R = check_rotation(R, allow_parity=True)
         d = np.sign(np.linalg.det(R))
         k = np.rint((1 - d) / 2).astype(np.int64)
-        return self.D_from_angles(*matrix_to_angles(R * d[..., None, None]), k)
+        # d R is a checked rotation: no second check.
+        return self.D_from_angles(*_angles_of_rotation(R * d[..., None, None]), k)
 
     def D_from_quaternion(self, q, k=0) -> np.ndarray:
         """The representation matrix of the rotation given by quaternion (w, x, y, z)."""
@@ -355,6 +360,8 @@ def _as_mul_irrep(x) -> MulIrrep:
             return MulIrrep(mul, ir)
         # (l, p) given as a plain tuple
         return MulIrrep(1, Irrep(x))
+    if isinstance(x, (bytes, bytearray)):
+        raise TypeError(f"cannot make an irreps entry from {x!r}: expected a str, got {type(x).__name__}")
     raise TypeError(
         f"cannot make an irreps entry from {x!r} of type {type(x).__name__}: expected "
         "'2x1o', an Irrep, a MulIrrep or a (mul, irrep) tuple"
@@ -396,6 +403,25 @@ class Irreps(tuple):
             items = [MulIrrep(1, irreps)]
         elif isinstance(irreps, MulIrrep):
             items = [irreps]
+        elif isinstance(irreps, (bytes, bytearray, memoryview)):
+            # Iterating bytes gives ints ("cannot make an irreps entry from 49"); say what is wrong.
+            raise TypeError(f"cannot make Irreps from {irreps!r}: expected a str, got {type(irreps).__name__}")
+        elif isinstance(irreps, Mapping):
+            # e3nn and e3nn-jax iterate the keys and silently drop the values
+            # ({"1o": 3} -> 1x1o); honouring them would silently give other shapes
+            # than e3nn-jax for the same code, so refuse and say how to write it.
+            raise TypeError(
+                f"cannot make Irreps from the {type(irreps).__name__} {irreps!r}: a mapping is "
+                "ambiguous (e3nn-jax reads only its keys, with multiplicity 1); pass a string "
+                "like '3x1o + 2x0e' or a list of (mul, irrep) pairs"
+            )
+        elif isinstance(irreps, AbstractSet):
+            # A set has no order (its iteration order changes with PYTHONHASHSEED),
+            # and the order of the entries is the layout of the data.
+            raise TypeError(
+                f"cannot make Irreps from the {type(irreps).__name__} {irreps!r}: a set has no "
+                "order and the order of the entries is the data layout; pass a string or a list"
+            )
         elif isinstance(irreps, Iterable):
             items = [_as_mul_irrep(x) for x in irreps]
         else:
@@ -566,9 +592,9 @@ class Irreps(tuple):
     def filter(self, keep=None, *, drop=None, lmax: int | None = None) -> "Irreps":
         """Keep (or drop) the entries whose irrep is listed; optionally cap the degree.
 
-        ``keep`` and ``drop`` accept a string, Irreps, a list of irreps or a
-        callable taking a :class:`MulIrrep`. Multiplicities in ``keep``/``drop``
-        are ignored.
+        ``keep`` and ``drop`` accept a string, Irreps, an ``(l, p)`` pair, a list
+        or set of irreps (see :func:`selected_irreps`) or a callable taking a
+        :class:`MulIrrep`. Multiplicities in ``keep``/``drop`` are ignored.
 
         >>> Irreps("0e + 1o + 2e").filter(drop="1o")
         1x0e+1x2e
@@ -579,6 +605,9 @@ class Irreps(tuple):
         """
         if keep is not None and drop is not None:
             raise ValueError("filter takes keep= or drop=, not both")
+        if lmax is not None and (isinstance(lmax, (bool, np.bool_)) or not isinstance(lmax, numbers.Integral)):
+            # A float would compare fine (l <= 1.5), but it is no degree; say so.
+            raise TypeError(f"filter(lmax={lmax!r}): expected an int or None, got {type(lmax).__name__}")
         out = self
         if keep is not None:
             out = Irreps([m for m in out if _irrep_selector(keep, "keep")(m)])
@@ -643,19 +672,53 @@ class Irreps(tuple):
 def _irrep_selector(sel, what: str) -> Callable[[MulIrrep], bool]:
     if callable(sel) and not isinstance(sel, (Irreps, Irrep, MulIrrep, str)):
         return sel
+    irs = selected_irreps(sel, what)
+    return lambda mul_ir: mul_ir.ir in irs
+
+
+def is_lp_pair(x) -> bool:
+    """True for a list or tuple of two integers, which selectors read as ``(l, p)``.
+
+    Bools count as integers here so that ``(1, True)`` is refused as a parity
+    instead of being read some other way.
+    """
+    return isinstance(x, (list, tuple)) and len(x) == 2 and all(isinstance(v, numbers.Integral) for v in x)
+
+
+def selected_irreps(sel, what: str = "keep") -> frozenset:
+    """The irreps listed by a selector (multiplicities ignored), as a frozenset.
+
+    A selector is a string, an Irrep, a MulIrrep, Irreps, an ``(l, p)`` pair, or a
+    list, tuple or set of them; it is a membership test, so order and repetitions do not matter.
+    ``what`` names the argument in error messages.
+
+    >>> sorted(selected_irreps({"1o", "2x0e + 1o", Irrep("2e")}))
+    [0e, 1o, 2e]
+    >>> selected_irreps(3.0, "filter_ir_out")
+    Traceback (most recent call last):
+    ...
+    TypeError: filter_ir_out=3.0 of type float: expected a string like '0e + 1o', an Irrep, Irreps, or a list or set of them
+    """
     if isinstance(sel, (str, Irreps, MulIrrep)):
-        irs = {mul_ir.ir for mul_ir in Irreps(sel)}
-    elif isinstance(sel, Irrep):
-        irs = {sel}
-    elif isinstance(sel, Iterable):
+        return frozenset(mul_ir.ir for mul_ir in Irreps(sel))
+    if isinstance(sel, Irrep):
+        return frozenset((sel,))
+    if is_lp_pair(sel):
+        return frozenset((Irrep(sel[0], sel[1]),))
+    if isinstance(sel, Iterable) and not isinstance(sel, (bytes, bytearray, Mapping)):
         irs = set()
         for x in sel:
-            irs |= {Irrep(x)} if isinstance(x, (Irrep, tuple)) else {m.ir for m in Irreps(x)}
-    else:
-        raise TypeError(
-            f"filter({what}={sel!r}): expected a string, Irreps, a list of irreps or a callable"
-        )
-    return lambda mul_ir: mul_ir.ir in irs
+            if isinstance(x, (Irrep, tuple)) or is_lp_pair(x):
+                irs.add(Irrep(tuple(x) if isinstance(x, list) else x))
+            elif isinstance(x, AbstractSet):
+                irs |= selected_irreps(x, what)
+            else:
+                irs |= {m.ir for m in Irreps(x)}
+        return frozenset(irs)
+    raise TypeError(
+        f"{what}={sel!r} of type {type(sel).__name__}: expected a string like '0e + 1o', "
+        "an Irrep, Irreps, or a list or set of them"
+    )
 
 
 IntoIrreps = Union[Irreps, str, Irrep, MulIrrep, list, tuple]

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from e3xp.core.clebsch_gordan import clebsch_gordan
-from e3xp.core.irreps import Irrep, Irreps, MulIrrep
+from e3xp.core.irreps import Irrep, Irreps, selected_irreps
 
 __all__ = [
     "TPPath",
@@ -264,23 +264,14 @@ def _filter_key(filter_ir_out):
     if filter_ir_out is None:
         return None
     try:
-        if isinstance(filter_ir_out, (str, Irreps, MulIrrep)):
-            irs = {mul_ir.ir for mul_ir in Irreps(filter_ir_out)}
-        elif isinstance(filter_ir_out, Irrep):
-            irs = {filter_ir_out}
-        elif isinstance(filter_ir_out, (list, tuple, set, frozenset)):
-            irs = set()
-            for x in filter_ir_out:
-                if isinstance(x, (Irrep, MulIrrep)) or (isinstance(x, tuple) and len(x) == 2):
-                    irs.add(Irrep(x))
-                else:
-                    irs |= {mul_ir.ir for mul_ir in Irreps(x)}
-        else:
-            raise TypeError
-    except (TypeError, ValueError) as e:
+        irs = selected_irreps(filter_ir_out, "filter_ir_out")
+    except ValueError as e:
+        # An unparseable irreps string stays a ValueError that quotes the bad term.
+        raise ValueError(f"filter_ir_out={filter_ir_out!r}: {e}") from e
+    except TypeError as e:
         raise TypeError(
             f"filter_ir_out={filter_ir_out!r} is not understood: expected None, an irreps "
-            "string such as '0e + 1o', an Irrep, Irreps or a list of irreps"
+            f"string such as '0e + 1o', an Irrep, Irreps or a list of irreps ({e})"
         ) from e
     return tuple(sorted(irs))
 

@@ -362,8 +362,13 @@ def matrix_to_angles(R) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ``alpha, gamma`` are in ``[-pi, pi]`` and ``beta`` in ``[0, pi]``. At gimbal
     lock (``beta`` = 0 or pi) only ``alpha + gamma`` (or ``alpha - gamma``) is
     determined; the returned angles still reproduce the matrix to rounding.
-    The input must be a rotation (only its shape is checked here; use
-    :func:`check_rotation` to validate it).
+
+    Raises
+    ------
+    ValueError
+        ``R`` is not a rotation (see :func:`check_rotation`): not orthogonal, or
+        determinant -1. Euler angles of anything else would silently describe
+        some other matrix. e3nn asserts ``det(R) == 1`` here too.
 
     Examples
     --------
@@ -373,7 +378,17 @@ def matrix_to_angles(R) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     >>> R = matrix_y(0.7)  # gimbal lock: beta = 0
     >>> bool(np.allclose(angles_to_matrix(*matrix_to_angles(R)), R))
     True
+    >>> matrix_to_angles(np.diag([2.0, 1.0, 1.0]))
+    Traceback (most recent call last):
+    ...
+    ValueError: R is not orthogonal: max |R^T R - I| = 3 > atol=1e-06 at batch index (), R = [[2.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
     """
+    return _angles_of_rotation(check_rotation(R))
+
+
+def _angles_of_rotation(R) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`matrix_to_angles` without the check, for matrices that are rotations by
+    construction (or already checked)."""
     R = _matrices(R)
     # The image of the polar axis fixes alpha and beta; what is left is a rotation
     # about y, read off exactly even when alpha is arbitrary (gimbal lock).
@@ -460,12 +475,18 @@ def matrix_to_quaternion(R) -> np.ndarray:
     largest, so no small number is ever divided by and every angle (including
     pi) is accurate to rounding.
 
+    Raises
+    ------
+    ValueError
+        ``R`` is not a rotation (see :func:`check_rotation`): a quaternion of
+        ``-I`` or ``diag(2, 1, 1)`` would describe some other matrix.
+
     Examples
     --------
     >>> np.round(matrix_to_quaternion(matrix_z(np.pi / 2)), 4).tolist()
     [0.7071, 0.0, 0.0, 0.7071]
     """
-    R = _matrices(R)
+    R = check_rotation(R)
     r = {(i, j): R[..., i, j] for i in range(3) for j in range(3)}
     # Row k is 4 q_k q; its k-th entry is the pivot 4 q_k^2.
     cand = np.stack(
@@ -516,7 +537,7 @@ def quaternion_to_angles(q) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     >>> np.round(quaternion_to_angles(angles_to_quaternion(0.1, 0.2, 0.3)), 6).tolist()
     [0.1, 0.2, 0.3]
     """
-    return matrix_to_angles(quaternion_to_matrix(q))
+    return _angles_of_rotation(quaternion_to_matrix(q))
 
 
 # --------------------------------------------------------------------------- axis-angle
@@ -579,6 +600,8 @@ def axis_angle_to_matrix(axis, angle) -> np.ndarray:
 def matrix_to_axis_angle(R) -> tuple[np.ndarray, np.ndarray]:
     """Axis and angle (in ``[0, pi]``) of rotation matrices.
 
+    A ValueError when ``R`` is not a rotation, as :func:`matrix_to_quaternion`.
+
     Examples
     --------
     >>> axis, angle = matrix_to_axis_angle(matrix_y(-0.5))
@@ -608,7 +631,7 @@ def axis_angle_to_angles(axis, angle) -> tuple[np.ndarray, np.ndarray, np.ndarra
     >>> np.round(axis_angle_to_angles([1, 0, 0], 0.3), 6).tolist()
     [0.0, 0.3, 0.0]
     """
-    return matrix_to_angles(axis_angle_to_matrix(axis, angle))
+    return _angles_of_rotation(axis_angle_to_matrix(axis, angle))
 
 
 # --------------------------------------------------------------------------- composition, inverse
@@ -623,7 +646,7 @@ def compose_angles(alpha1, beta1, gamma1, alpha2, beta2, gamma2):
     [0.1, 0.2, 0.3]
     """
     R = angles_to_matrix(alpha1, beta1, gamma1) @ angles_to_matrix(alpha2, beta2, gamma2)
-    return matrix_to_angles(R)
+    return _angles_of_rotation(R)
 
 
 def compose_axis_angle(axis1, angle1, axis2, angle2) -> tuple[np.ndarray, np.ndarray]:

@@ -208,7 +208,7 @@ def wigner_D_from_matrix(l, R) -> np.ndarray:
     True
     """
     R = rotations.check_rotation(R)
-    return wigner_D(l, *rotations.matrix_to_angles(R))
+    return wigner_D(l, *rotations._angles_of_rotation(R))  # checked just above
 
 
 def wigner_D_from_quaternion(l, q) -> np.ndarray:

@@ -3,47 +3,99 @@
 from __future__ import annotations
 
 import numbers
+import operator
+from collections.abc import Set as AbstractSet
+
+import numpy as np
 
 from ..backends import backend_of
-from ..core.irreps import Irreps
+from ..core.irreps import Irrep, Irreps, MulIrrep
 from ..core.spherical_harmonics import NORMALIZATIONS, spherical_harmonics_plan
-from .._static import irreps_key, selector_from_key, static_call, static_function
+from .._static import irreps_from_key, irreps_key, static_call, static_function
 from ..irreps_array import IrrepsArray
 
 __all__ = ["spherical_harmonics"]
 
 
-def _is_int(x) -> bool:
-    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+_EXPECTED = (
+    "expected an int degree (a numpy integer or 0-d integer array is one), a list of "
+    "ints, a string like '0e + 1o' or Irreps"
+)
+
+
+def _degree(x):
+    """``x`` as a Python int if it is an integer degree: an int, a numpy integer or a
+    0-d integer array of any backend (``np.array(2)``, ``torch.tensor(2)``); else None.
+    Bools are not degrees."""
+    if isinstance(x, (bool, np.bool_)):
+        return None
+    if isinstance(x, numbers.Integral):
+        return int(x)
+    shape, dtype = getattr(x, "shape", None), getattr(x, "dtype", None)
+    if shape is not None and tuple(shape) == () and dtype is not None and "bool" not in str(dtype):
+        try:
+            return operator.index(x)  # integer dtypes only; a traced value refuses too
+        except TypeError:
+            return None
+    return None
 
 
 def _request_key(irreps_out):
-    """``irreps_out`` as plain data for :func:`static_call`."""
-    if isinstance(irreps_out, range):
-        return tuple(irreps_out)
-    if isinstance(irreps_out, Irreps):
-        return ("irreps", irreps_key(irreps_out))
-    if isinstance(irreps_out, list):
-        return tuple(irreps_out)
-    return irreps_out
+    """``irreps_out`` validated and normalised to plain data for :func:`static_call`.
+
+    An int degree, a tuple of int degrees, an exact str, or ``("irreps", key)``.
+    Normalising here, before the store lookup, keeps ``13.0``, ``True`` or
+    ``np.array(2)`` from meeting the entry of an int they compare equal to (or
+    failing on hashing): the answer must not depend on what ran before.
+    """
+    l = _degree(irreps_out)
+    if l is not None:
+        return l
+    if isinstance(irreps_out, str):
+        return str(irreps_out)
+    if irreps_out is None or isinstance(irreps_out, (Irreps, Irrep, MulIrrep)):
+        return ("irreps", irreps_key(Irreps(irreps_out)))
+    if isinstance(irreps_out, AbstractSet):
+        raise TypeError(
+            f"spherical_harmonics: irreps_out={irreps_out!r} is a {type(irreps_out).__name__}, "
+            "which has no order, and the order of the degrees is the output layout; pass a list"
+        )
+    if isinstance(irreps_out, (list, tuple, range)):
+        ls = [_degree(x) for x in irreps_out]
+        if ls and all(l is not None for l in ls):
+            return tuple(ls)
+        # Numbers (bools, floats) or arrays that are not int degrees: name the culprit.
+        bad = [x for x, l in zip(irreps_out, ls) if l is None and (isinstance(x, numbers.Number) or hasattr(x, "shape"))]
+        if bad:
+            raise TypeError(f"spherical_harmonics: irreps_out={irreps_out!r} contains {bad[0]!r}, not an int degree; {_EXPECTED}")
+        return ("irreps", irreps_key(Irreps(irreps_out)))  # a list of irreps: parsed (validated) now
+    if hasattr(irreps_out, "shape"):
+        raise TypeError(
+            f"spherical_harmonics: irreps_out is an array of shape {tuple(irreps_out.shape)} and dtype "
+            f"{irreps_out.dtype}; {_EXPECTED}"
+        )
+    raise TypeError(f"spherical_harmonics: irreps_out={irreps_out!r} of type {type(irreps_out).__name__}; {_EXPECTED}")
 
 
 @static_function
 def _setup(request, p: int):
     """``(irreps, ls, plan)`` for a request (see :func:`_request_key`) and input parity ``p``."""
-    if isinstance(request, tuple) and request and request[0] == "irreps":
-        request = selector_from_key(request)
+    if isinstance(request, tuple) and request[:1] == ("irreps",):
+        request = irreps_from_key(request[1])
     irreps = _output_irreps(request, p)
     ls = tuple(irreps.ls)
     return irreps, ls, (spherical_harmonics_plan(max(ls)) if ls else None)
 
 
 def _output_irreps(irreps_out, p: int) -> Irreps:
-    """The requested harmonics as Irreps, checked against the input parity ``p``."""
-    if _is_int(irreps_out):
-        ls = [int(irreps_out)]
-    elif isinstance(irreps_out, (list, tuple)) and irreps_out and all(_is_int(l) for l in irreps_out):
-        ls = [int(l) for l in irreps_out]
+    """The requested harmonics as Irreps, checked against the input parity ``p``.
+
+    ``irreps_out`` is a normalised request: an int, a tuple of ints, a str or Irreps.
+    """
+    if isinstance(irreps_out, int):
+        ls = [irreps_out]
+    elif isinstance(irreps_out, tuple) and not isinstance(irreps_out, Irreps):
+        ls = list(irreps_out)
     else:
         ls = None
     if ls is not None:
@@ -56,7 +108,7 @@ def _output_irreps(irreps_out, p: int) -> Irreps:
         vec = "1o" if p == -1 else "1e"
         raise ValueError(
             f"spherical_harmonics: irreps_out={out} contains {', '.join(bad)}; the harmonics of a "
-            f"{vec} vector are 1x(l, p^l) = {Irreps.spherical_harmonics(max(out.ls), p)}"
+            f"{vec} vector are 1x(l, p^l) = {Irreps.spherical_harmonics(out.lmax, p)}"
             + (" (a plain array is taken as 1o)" if p == -1 else "")
         )
     return out

@@ -116,7 +116,7 @@ def tensor_product(x, y, filter_ir_out=None, irrep_normalization=None, regroup_o
         _full_plan,
         irreps_key(x.irreps),
         irreps_key(y.irreps),
-        selector_key(filter_ir_out),
+        selector_key(filter_ir_out, "filter_ir_out"),
         irrep_normalization,
         regroup_output,
     )
@@ -158,7 +158,7 @@ def elementwise_tensor_product(x, y, filter_ir_out=None, irrep_normalization=Non
         _elementwise_plan,
         irreps_key(x.irreps),
         irreps_key(y.irreps),
-        selector_key(filter_ir_out),
+        selector_key(filter_ir_out, "filter_ir_out"),
         irrep_normalization,
     )
     backend, a, b = broadcast_pair(x, y, "elementwise_tensor_product")
@@ -194,6 +194,6 @@ def tensor_square(x, irrep_normalization=None, filter_ir_out=None):
     """
     x = as_irreps_array(x, "tensor_square: x").regroup()
     plan, irreps_out = static_call(
-        _square_plan, irreps_key(x.irreps), selector_key(filter_ir_out), irrep_normalization
+        _square_plan, irreps_key(x.irreps), selector_key(filter_ir_out, "filter_ir_out"), irrep_normalization
     )
     return IrrepsArray(irreps_out, x.backend.tensor_product(plan, x.array, x.array))
