@@ -271,7 +271,8 @@ class IrrepsArray:
             ]
             return self._select(indices)
         key = irreps_key(self.irreps)
-        return self._select(static_call(_filter_indices, key, selector_key(keep), selector_key(drop), lmax))
+        keep, drop = selector_key(keep, "keep"), selector_key(drop, "drop")
+        return self._select(static_call(_filter_indices, key, keep, drop, lmax))
 
     def sort(self) -> "IrrepsArray":
         """Stable sort of the entries by irrep (e3nn-jax order ``0e, 0o, 1o, 1e, ...``).
