@@ -1,7 +1,7 @@
 """Native fast paths of the backends against the float64 NumPy references.
 
 The fast paths regroup the channelwise ("uvu", ``mul2 == 1``) paths of a plan
-(``array_api._group_channelwise``) and run them with framework-specific code:
+(``e3xp.core.schedule``: ``GroupedSchedule``) and run them with framework-specific code:
 ``torch.split`` + transposed batched matmuls on torch, fused multiply-adds
 written in place with a ``custom_jvp`` on JAX, the standard grouped matmuls
 elsewhere. Every one is checked against ``execute_plan_reference`` (``np.einsum``
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from e3xp.backends import available_backends, get_backend
-from e3xp.backends.array_api import prepare
+from e3xp.core.schedule import prepare
 from e3xp.core import plans as P
 
 HAS = {name: importlib.util.find_spec(name) is not None for name in ("torch", "jax")}
@@ -49,20 +49,19 @@ def test_grouping_of_channelwise_plans():
     """All MACE paths are grouped, in output order, and adjacent paths share a group."""
     plan = _plans()["mace"]
     schedule, _ = prepare("tp", plan)
-    segs = schedule[4][1]
-    assert all(seg[0] == "grp" for seg in segs)
-    assert sum(seg[5] for seg in segs) == len(plan.paths)
-    assert any(seg[5] > 1 for seg in segs)  # e.g. 1o x 0e -> 1o and 1o x 2e -> 1o
-    kinds = {seg[0] for seg in prepare("tp", _plans()["mixed"])[0][4][1]}
-    assert kinds == {"grp", "blk"}
+    segs = schedule.grouped.segments
+    assert schedule.grouped.kinds == {"grp"}
+    assert sum(seg.n for seg in segs) == len(plan.paths)
+    assert any(seg.n > 1 for seg in segs)  # e.g. 1o x 0e -> 1o and 1o x 2e -> 1o
+    assert prepare("tp", _plans()["mixed"])[0].grouped.kinds == {"grp", "blk"}
     fc = _plans()["fc"]
-    segs = prepare("tp", fc)[0][4][1]
-    assert [seg[0] for seg in segs] == ["uvw"] * len(fc.irreps_out)
-    assert sum(len(seg[3]) for seg in segs) == len(fc.paths)
+    segs = prepare("tp", fc)[0].grouped.segments
+    assert [seg.kind for seg in segs] == ["uvw"] * len(fc.irreps_out)
+    assert sum(len(seg.entries) for seg in segs) == len(fc.paths)
     full = P.full_tensor_product_plan("2x0e+1o", "0e+1o")  # unweighted, one x2 channel: "cg" groups
-    assert {seg[0] for seg in prepare("tp", full)[0][4][1]} == {"cg"}
+    assert prepare("tp", full)[0].grouped.kinds == {"cg"}
     full2 = P.full_tensor_product_plan("2x0e+1o", "2x1o")  # two x2 channels: nothing grouped
-    assert prepare("tp", full2)[0][4] is None
+    assert prepare("tp", full2)[0].grouped is None
 
 
 @pytest.mark.parametrize("name", BACKENDS)
@@ -76,7 +75,7 @@ def test_unweighted_groups_match_reference(name):
         P.full_tensor_product_plan("4x2e", "2e", filter_ir_out="0e+2e+4e"),
     ]
     for plan in plans:
-        assert prepare("tp", plan)[0][4] is not None
+        assert prepare("tp", plan)[0].grouped is not None
         for shapes in (((6, plan.irreps_in1.dim), (6, plan.irreps_in2.dim)),
                        ((3, 1, plan.irreps_in1.dim), (4, plan.irreps_in2.dim))):
             x1, x2 = (rng.normal(size=s) for s in shapes)
@@ -165,8 +164,7 @@ def test_torch_unweighted_groups_autograd():
     gen = torch.Generator().manual_seed(8)
     for plan in (P.full_tensor_product_plan("3x0e+2x1o+2x2e", "0e+1o+2e+3o"),
                  P.full_tensor_product_plan("2x0e+1o", "0e+1o+2x1e")):
-        kinds = {seg[0] for seg in prepare("tp", plan)[0][4][1]}
-        assert "cg" in kinds
+        assert "cg" in prepare("tp", plan)[0].grouped.kinds
         args = [torch.randn(3, n, dtype=torch.float64, generator=gen, requires_grad=True)
                 for n in (plan.irreps_in1.dim, plan.irreps_in2.dim)]
         f = lambda a, b: be.tensor_product(plan, a, b)  # noqa: E731
@@ -209,7 +207,7 @@ def test_jax_unweighted_fast_path_derivatives(case):
     """Full products ("cg" segments) take the same custom_jvp path, without weights."""
     be = get_backend("jax")
     plan = P.full_tensor_product_plan("3x0e+2x1o+2x2e", "0e+1o+2e+3o")
-    assert {seg[0] for seg in prepare("tp", plan)[0][4][1]} == {"cg"}
+    assert prepare("tp", plan)[0].grouped.kinds == {"cg"}
     rng = np.random.default_rng(6)
     lead = _JAX_DERIVATIVE_SHAPES[case]
     np_args = [rng.normal(size=lead[0] + (plan.irreps_in1.dim,)), rng.normal(size=lead[1] + (plan.irreps_in2.dim,))]
@@ -320,8 +318,8 @@ def test_torch_spherical_harmonics_hand_written_gradient(monkeypatch, chunk):
             v.requires_grad_(True)
             out = be.spherical_harmonics(shp, v, ls, normalize, normalization)
             assert type(out.grad_fn).__name__ == "SphericalHarmonicsBackward"
-            (_, ls_t, factors), mats = be._prepared("sh", (lmax, tuple(ls), normalization), v)
-            ref = tb._spherical_harmonics_graph(v, lmax, ls_t, factors, mats, normalize)
+            schedule, mats = be._prepared("sh", (lmax, tuple(ls), normalization), v)
+            ref = tb._spherical_harmonics_graph(v, schedule, mats, normalize)
             assert _err(out.detach().numpy(), ref.detach().numpy()) < 1e-12
             g = torch.randn(out.shape, dtype=torch.float64, generator=gen)
             (got,) = torch.autograd.grad(out, v, g)

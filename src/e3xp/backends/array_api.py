@@ -37,238 +37,15 @@ import math
 import numpy as np
 
 from e3xp.core.plans import LinearPlan, TensorProductPlan
-from e3xp.core.spherical_harmonics import SphericalHarmonicsPlan, spherical_harmonics_plan
+from e3xp.core.schedule import (
+    BlockSegment,
+    FullSegment,
+    FullyConnectedSegment,
+    prepare,
+)
+from e3xp.core.spherical_harmonics import SphericalHarmonicsPlan
 
 __all__ = ["tensor_product", "linear", "spherical_harmonics", "prepare", "weight_layout", "check_tp_inputs", "check_sh_inputs"]
-
-
-# ---------------------------------------------------------------------------
-# schedules (pure NumPy / Python, cached per plan)
-# ---------------------------------------------------------------------------
-
-
-def prepare(kind: str, key):
-    """``(schedule, float64 constants)`` for a plan; ``kind`` is "tp", "linear" or "sh".
-
-    Examples
-    --------
-    >>> from e3xp.core.plans import full_tensor_product_plan
-    >>> schedule, consts = prepare("tp", full_tensor_product_plan("1o", "1o"))
-    >>> print(len(consts), consts[0].dtype)  # a CG block per path, then the stacked ``Call``
-    4 float64
-    >>> print([seg[0] for seg in schedule[4][1]])  # 1o x 1o -> 0e, 1e, 2e: one group per d3
-    ['cg', 'cg', 'cg']
-    """
-    if kind == "tp":
-        return _prepare_tp(key)
-    if kind == "linear":
-        return _prepare_linear(key)
-    if kind == "sh":
-        return _prepare_sh(*key)
-    raise ValueError(f"unknown plan kind {kind!r}: expected 'tp', 'linear' or 'sh'")
-
-
-def _readonly(a: np.ndarray) -> np.ndarray:
-    a = np.ascontiguousarray(a, dtype=np.float64)
-    a.setflags(write=False)
-    return a
-
-
-def _order_cost(mode: str, mul1: int, mul2: int, d1: int, d2: int, d3: int) -> tuple[int, int]:
-    """Multiply-adds per sample with x1 first and with x2 first."""
-    if mode == "uvu":
-        return (
-            mul1 * d1 * d2 * d3 + mul1 * mul2 * d2 + mul1 * d2 * d3,
-            mul2 * d2 * d1 * d3 + mul1 * mul2 * d1 * d3 + mul1 * d1 * d3,
-        )
-    if mode == "uuu":
-        return mul1 * d1 * d2 * d3 + mul1 * d2 * d3, mul1 * d2 * d1 * d3 + mul1 * d1 * d3
-    return (
-        mul1 * d1 * d2 * d3 + mul1 * mul2 * d2 * d3,
-        mul2 * d2 * d1 * d3 + mul1 * mul2 * d1 * d3,
-    )
-
-
-@functools.lru_cache(maxsize=256)
-def _prepare_tp(plan: TensorProductPlan):
-    if not isinstance(plan, TensorProductPlan):
-        raise TypeError(f"plan must be a TensorProductPlan, got {type(plan).__name__}")
-    s1, s2 = plan.irreps_in1.slices(), plan.irreps_in2.slices()
-    per_out = [[] for _ in plan.irreps_out]
-    consts = []
-    for p in plan.paths:
-        mul1, ir1 = plan.irreps_in1[p.i_in1]
-        mul2, ir2 = plan.irreps_in2[p.i_in2]
-        d1, d2, d3 = ir1.dim, ir2.dim, plan.irreps_out[p.i_out].ir.dim
-        if mul1 * mul2 == 0 or (p.mode == "uvuv_triu" and mul1 < 2):
-            continue  # writes nothing
-        cost1, cost2 = _order_cost(p.mode, mul1, mul2, d1, d2, d3)
-        # Ties go to x1 first: that yields (u, v) order, which uvuv wants as is.
-        first = 1 if cost1 <= cost2 else 2
-        c = float(p.path_weight) * np.asarray(plan.cg(p), dtype=np.float64)
-        if first == 1:
-            mat = c.reshape(d1, d2 * d3)
-        else:
-            mat = np.transpose(c, (1, 0, 2)).reshape(d2, d1 * d3)
-        consts.append(_readonly(mat))
-        w_size = math.prod(p.weight_shape) if p.has_weight else 0
-        per_out[p.i_out].append(
-            (
-                p.mode,
-                first,
-                (s1[p.i_in1].start, mul1, d1),
-                (s2[p.i_in2].start, mul2, d2),
-                len(consts) - 1,
-                int(p.weight_offset) if p.has_weight else -1,
-                tuple(int(s) for s in p.weight_shape) if p.has_weight else None,
-                w_size,
-            )
-        )
-    blocks = tuple(
-        (mul_o, ir_o.dim, tuple(per_out[i])) for i, (mul_o, ir_o) in enumerate(plan.irreps_out)
-    )
-    grouped = _group_channelwise(plan, blocks, len(consts))
-    if grouped is not None:
-        consts.append(grouped[1])
-        grouped = grouped[0]
-    schedule = (plan.irreps_in1.dim, plan.irreps_in2.dim, int(plan.weight_numel), blocks, grouped)
-    return schedule, tuple(consts)
-
-
-def _group_channelwise(plan: TensorProductPlan, blocks: tuple, const_index: int):
-    """Batch the weighted ``"uvu"`` paths with ``mul2 == 1`` (MACE / NequIP convolutions).
-
-    Such a path is ``out[u, k] = W[u] a[u, i] B[i, k]`` with ``B = b @ C`` a small
-    ``(d1, d3)`` matrix per sample. All the ``B`` of the plan come from one matmul
-    ``x2 @ Call`` (``Call`` stacks the CG blocks, coefficients folded in, on the rows
-    of their ``x2`` block). Runs of consecutive output blocks written by one such
-    path each, from the same ``x1`` block, with the same ``d3`` and adjacent weights,
-    then become one batched matmul ``(..., n, mul1, d1) @ (..., n, d1, d3)`` whose
-    result is already those blocks in output order: no per-path intermediates and
-    a single concatenation at the end.
-
-    Fully connected (``"uvw"``, weighted, ``mul2 == 1``) output blocks use the same
-    ``B``: ``out[w, k] = sum_p W_p[u, w] (a_p[u, i] B_p[i, k])``, the inner products
-    of all paths into the block concatenated along ``u`` and mixed by one matmul
-    with the concatenated weights.
-
-    Unweighted paths with one ``x2`` channel (full tensor products such as
-    ``32x(0e+1o+2e) x sh``) are the same product without ``W`` and are grouped the
-    same way, as ``"cg"`` segments.
-
-    Returns ``((Call index, segments), Call)`` or None when no path qualifies; a
-    segment is ``("grp", start1, mul1, d1, d3, n, col0, weight_offset, w_first)``,
-    ``("cg", start1, mul1, d1, d3, n, col0)`` (unweighted),
-    ``("uvw", mul_o, d3, ((start1, mul1, d1, col, weight_offset), ...))`` or
-    ``("blk", i_out)`` for an output block left to the per-path executor.
-    """
-    s1, s2 = plan.irreps_in1.slices(), plan.irreps_in2.slices()
-    by_out = [[] for _ in plan.irreps_out]
-    for p in plan.paths:
-        by_out[p.i_out].append(p)
-
-    def eligible(ps):
-        if len(ps) != 1:
-            return None
-        p = ps[0]
-        mul1 = plan.irreps_in1[p.i_in1].mul
-        if plan.irreps_in2[p.i_in2].mul != 1 or mul1 == 0:
-            return None
-        if p.mode == "uvu" and p.has_weight:
-            return p
-        # unweighted, one x2 channel: "uvu" and "uvuv" (full products) are both out[u, k]
-        if p.mode in ("uvu", "uvuv") and not p.has_weight:
-            return p
-        return None
-
-    def cg_columns(p, d1, d3):
-        c = float(p.path_weight) * np.asarray(plan.cg(p), dtype=np.float64)  # (d1, d2, d3)
-        return s2[p.i_in2], np.transpose(c, (1, 0, 2)).reshape(c.shape[1], d1 * d3)
-
-    segs, cols, col = [], [], 0
-    for i_out, ps in enumerate(by_out):
-        p = eligible(ps)
-        mul_o, ir_o = plan.irreps_out[i_out]
-        if p is None and ps and mul_o > 0 and all(
-            q.mode == "uvw" and q.has_weight and plan.irreps_in2[q.i_in2].mul == 1 for q in ps
-        ):
-            entries = []
-            for q in ps:
-                mul1, ir1 = plan.irreps_in1[q.i_in1]
-                entries.append((s1[q.i_in1].start, mul1, ir1.dim, col, int(q.weight_offset)))
-                cols.append(cg_columns(q, ir1.dim, ir_o.dim))
-                col += ir1.dim * ir_o.dim
-            segs.append(("uvw", mul_o, ir_o.dim, tuple(entries)))
-            continue
-        if p is None:
-            segs.append(("blk", i_out))
-            continue
-        mul1, ir1 = plan.irreps_in1[p.i_in1]
-        d1, d3 = ir1.dim, plan.irreps_out[i_out].ir.dim
-        prev = segs[-1] if segs else None
-        if not p.has_weight:
-            if prev is not None and prev[0] == "cg" and prev[1] == s1[p.i_in1].start and prev[4] == d3:
-                segs[-1] = prev[:5] + (prev[5] + 1,) + prev[6:]
-            else:
-                segs.append(("cg", s1[p.i_in1].start, mul1, d1, d3, 1, col))
-            cols.append(cg_columns(p, d1, d3))
-            col += d1 * d3
-            continue
-        if (
-            prev is not None
-            and prev[0] == "grp"
-            and prev[1] == s1[p.i_in1].start
-            and prev[4] == d3
-            and prev[7] + prev[5] * mul1 == p.weight_offset
-        ):
-            segs[-1] = prev[:5] + (prev[5] + 1,) + prev[6:]
-        else:
-            # The weights go on the smaller operand: x1's block before the matmul
-            # when d1 <= d3, the result after it otherwise.
-            segs.append(("grp", s1[p.i_in1].start, mul1, d1, d3, 1, col, int(p.weight_offset), d1 <= d3))
-        cols.append(cg_columns(p, d1, d3))
-        col += d1 * d3
-    if not cols:
-        return None
-    call = np.zeros((plan.irreps_in2.dim, col))
-    at = 0
-    for sl, block in cols:
-        call[sl, at : at + block.shape[1]] = block
-        at += block.shape[1]
-    return (const_index, tuple(segs)), _readonly(call)
-
-
-@functools.lru_cache(maxsize=256)
-def _prepare_linear(plan: LinearPlan):
-    if not isinstance(plan, LinearPlan):
-        raise TypeError(f"plan must be a LinearPlan, got {type(plan).__name__}")
-    s_in = plan.irreps_in.slices()
-    per_out = [[] for _ in plan.irreps_out]
-    for p in plan.paths:
-        mul_in, mul_out = (int(s) for s in p.weight_shape)
-        if mul_in * mul_out == 0:
-            continue
-        per_out[p.i_out].append((s_in[p.i_in].start, mul_in, int(p.weight_offset), float(p.path_weight)))
-    bias_of = {int(i): (int(off), int(mul)) for i, off, mul in plan.biases}
-    blocks = tuple(
-        (mul_o, ir_o.dim, tuple(per_out[i]), bias_of.get(i))
-        for i, (mul_o, ir_o) in enumerate(plan.irreps_out)
-    )
-    schedule = (plan.irreps_in.dim, int(plan.weight_numel), int(plan.bias_numel), blocks)
-    return schedule, ()
-
-
-@functools.lru_cache(maxsize=256)
-def _prepare_sh(plan_lmax: int, ls: tuple, normalization: str):
-    # Keyed by the plan's lmax (its matrices are a function of it): plain Python
-    # values pass through torch.compile's constant functions, plan objects may not.
-    plan = spherical_harmonics_plan(plan_lmax)
-    lmax = max(ls)
-    if lmax > plan.lmax:
-        raise ValueError(f"degree {lmax} is above the plan's lmax = {plan.lmax}")
-    factors = plan.factors(normalization)
-    schedule = (lmax, ls, tuple(float(factors[l]) for l in ls))
-    return schedule, tuple(plan.matrix(l) for l in range(1, lmax + 1))
 
 
 @functools.lru_cache(maxsize=64)
@@ -327,7 +104,7 @@ def sh_polynomial_terms(key) -> tuple:
     [-1.118034, 2.236068, -1.118034]
     """
     schedule, mats = prepare("sh", key)
-    _, ls, factors = schedule
+    ls, factors = schedule.ls, schedule.factors
     polys = [[{(0, 0, 0): 1.0}]]  # per degree, per component: {exponents: coefficient}
     for m in mats:
         cur = []
@@ -376,8 +153,8 @@ def sh_polynomial_columns(ops, v, poly) -> list:
     return cols
 
 
-def sparse_sh_columns(ops, v, ls, factors, terms) -> list:
-    """The output columns (degrees ``ls``, scaled by ``factors``) from the three columns ``v``.
+def sparse_sh_columns(ops, v, schedule, terms) -> list:
+    """The output columns of a :class:`~e3xp.core.schedule.HarmonicsSchedule` from the three columns ``v``.
 
     ``y_l[k] = sum c * y_{l-1}[i] * v[j]`` over the nonzero entries ``terms`` of
     :func:`sparse_sh_terms` only (35 of 159 up to ``l = 3``): every operation is
@@ -398,7 +175,7 @@ def sparse_sh_columns(ops, v, ls, factors, terms) -> list:
             cur.append(acc)
         ys.append(cur)
     cols = []
-    for l, f in zip(ls, factors):
+    for l, f in zip(schedule.ls, schedule.factors):
         if l == 0:
             ones = ops.ones_like(v[0])
             cols.append(ones if f == 1.0 else ones * f)
@@ -407,20 +184,22 @@ def sparse_sh_columns(ops, v, ls, factors, terms) -> list:
     return cols
 
 
-def sh_selection(lmax: int, ls, factors) -> np.ndarray:
-    """``((lmax + 1)^2, dim)`` float64: picks the requested degrees from all rows of the recursion and scales them.
+def sh_selection(schedule) -> np.ndarray:
+    """``((lmax + 1)^2, dim)`` float64: picks the degrees of a :class:`~e3xp.core.schedule.HarmonicsSchedule`
+    from all rows of the recursion and scales them.
 
     Examples
     --------
-    >>> sh_selection(1, (1,), (0.5,))
+    >>> from e3xp.core.schedule import HarmonicsSchedule
+    >>> sh_selection(HarmonicsSchedule(1, (1,), (0.5,)))
     array([[0. , 0. , 0. ],
            [0.5, 0. , 0. ],
            [0. , 0.5, 0. ],
            [0. , 0. , 0.5]])
     """
-    sel = np.zeros(((lmax + 1) ** 2, sum(2 * l + 1 for l in ls)))
+    sel = np.zeros(((schedule.lmax + 1) ** 2, schedule.dim))
     c = 0
-    for l, f in zip(ls, factors):
+    for l, f in zip(schedule.ls, schedule.factors):
         sel[l * l + np.arange(2 * l + 1), c + np.arange(2 * l + 1)] = f
         c += 2 * l + 1
     return sel
@@ -664,11 +443,12 @@ def _weight_block(ops, w, off: int, size: int, shape: tuple):
 
 def _path(ops, entry, x1, x2, mat, w):
     """Contribution ``(..., mul_out, d3)`` of one non-"uvw" path."""
-    mode, first, (st1, mul1, d1), (st2, mul2, d2), _, off, wshape, wsize = entry
-    a = _block(ops, x1, st1, mul1, d1)
-    b = _block(ops, x2, st2, mul2, d2)
+    mode, first, mul1, mul2, d1, d2 = entry.mode, entry.first, entry.mul1, entry.mul2, entry.d1, entry.d2
+    wshape, wsize = entry.weight_shape, entry.weight_size
+    a = _block(ops, x1, entry.start1, mul1, d1)
+    b = _block(ops, x2, entry.start2, mul2, d2)
     d3 = mat.shape[1] // (d2 if first == 1 else d1)
-    W = _weight_block(ops, w, off, wsize, wshape) if wshape is not None else None
+    W = _weight_block(ops, w, entry.weight_offset, wsize, wshape) if wshape is not None else None
 
     if mode == "uvu":
         if first == 1:
@@ -712,13 +492,13 @@ def _path(ops, entry, x1, x2, mat, w):
 def _uvw_group(ops, entries, x1, x2, consts, w, mul_o, d3, shared):
     """All "uvw" paths into one output block in one matmul with their weights."""
     zs, ws = [], []
-    for entry in entries:
-        _, first, (st1, mul1, d1), (st2, mul2, d2), ci, off, wshape, wsize = entry
-        a = _block(ops, x1, st1, mul1, d1)
-        b = _block(ops, x2, st2, mul2, d2)
-        z, order = _pair(ops, first, a, b, consts[ci], d1, d2, d3)
+    for e in entries:
+        mul1, mul2 = e.mul1, e.mul2
+        a = _block(ops, x1, e.start1, mul1, e.d1)
+        b = _block(ops, x2, e.start2, mul2, e.d2)
+        z, order = _pair(ops, e.first, a, b, consts[e.const], e.d1, e.d2, d3)
         zs.append(ops.reshape(z, tuple(z.shape[:-3]) + (mul1 * mul2, d3)))
-        W = _weight_block(ops, w, off, wsize, wshape)  # (..., mul1, mul2, mul_o)
+        W = _weight_block(ops, w, e.weight_offset, e.weight_size, e.weight_shape)  # (..., mul1, mul2, mul_o)
         if order == "vu":
             W = _permute_last(ops, W, (1, 0, 2))
         ws.append(ops.reshape(W, tuple(W.shape[:-3]) + (mul1 * mul2, mul_o)))
@@ -779,10 +559,10 @@ def tensor_product(backend, plan, x1, x2, weights=None):
 def execute_tp(backend, schedule, consts, x1, x2, weights, shared, batch):
     """Run a prepared tensor-product schedule on validated inputs (standard functions only)."""
     ops = backend._ops
-    if schedule[4] is not None:
+    if schedule.grouped is not None:
         return _finish(backend, ops, _grouped_blocks(backend, ops, schedule, consts, x1, x2, weights, batch),
                        batch, x1)
-    blocks = [_out_block(backend, ops, b, consts, x1, x2, weights, shared, batch) for b in schedule[3]]
+    blocks = [_out_block(backend, ops, b, consts, x1, x2, weights, shared, batch) for b in schedule.blocks]
     return _finish(backend, ops, blocks, batch, x1)
 
 
@@ -820,24 +600,23 @@ def check_tp_inputs(backend, plan, x1, x2, weights) -> tuple:
 
 
 def _grouped_blocks(backend, ops, schedule, consts, x1, x2, w, batch):
-    """Flat output pieces in order, from the segments of :func:`_group_channelwise`."""
-    ci, segs = schedule[4]
-    bc = ops.matmul(x2, consts[ci])  # (..., sum of d1 d3): every path's b @ C at once
+    """Flat output pieces in order, from the segments of ``schedule.grouped``."""
+    bc = ops.matmul(x2, consts[schedule.grouped.call])  # (..., sum of d1 d3): every path's b @ C at once
     b2 = tuple(bc.shape[:-1])
     wb = tuple(w.shape[:-1]) if w is not None else ()
     shared = w is None or len(w.shape) == 1
     pieces = []
-    for seg in segs:
-        if seg[0] == "blk":
-            pieces.append(_out_block(backend, ops, schedule[3][seg[1]], consts, x1, x2, w, shared, batch))
+    for seg in schedule.grouped.segments:
+        if isinstance(seg, BlockSegment):
+            pieces.append(_out_block(backend, ops, schedule.blocks[seg.index], consts, x1, x2, w, shared, batch))
             continue
-        if seg[0] == "uvw":
-            _, mul_o, d3, entries = seg
+        if isinstance(seg, FullyConnectedSegment):
+            mul_o, d3 = seg.mul_o, seg.d3
             zs, ws = [], []
-            for st1, mul1, d1, col, off in entries:
-                bg = ops.reshape(bc[..., col : col + d1 * d3], b2 + (d1, d3))
-                zs.append(ops.matmul(_block(ops, x1, st1, mul1, d1), bg))  # (..., mul1, d3)
-                ws.append(ops.reshape(w[..., off : off + mul1 * mul_o], wb + (mul1, mul_o)))
+            for e in seg.entries:
+                bg = ops.reshape(bc[..., e.col : e.col + e.d1 * d3], b2 + (e.d1, d3))
+                zs.append(ops.matmul(_block(ops, x1, e.start1, e.mul1, e.d1), bg))  # (..., mul1, d3)
+                ws.append(ops.reshape(w[..., e.weight_offset : e.weight_offset + e.mul1 * mul_o], wb + (e.mul1, mul_o)))
             z = zs[0] if len(zs) == 1 else ops.concat(zs, axis=-2)  # (..., K, d3)
             wk = ws[0] if len(ws) == 1 else ops.concat(ws, axis=-2)  # (..., K, mul_o)
             if shared:  # one large GEMM (batch d3, K) @ (K, mul_o)
@@ -848,38 +627,37 @@ def _grouped_blocks(backend, ops, schedule, consts, x1, x2, w, batch):
                 out = ops.matmul(ops.matrix_transpose(wk), z)
             pieces.append(ops.reshape(out, tuple(out.shape[:-2]) + (mul_o * d3,)))
             continue
-        # "grp" and "cg" (the same without weights): n output blocks in order
-        _, st1, mul1, d1, d3, n, col0 = seg[:7]
-        a = ops.expand_dims(_block(ops, x1, st1, mul1, d1), axis=-3)  # (..., 1, mul1, d1)
-        bg = ops.reshape(bc[..., col0 : col0 + n * d1 * d3], b2 + (n, d1, d3))
-        if seg[0] == "cg":
+        # ChannelwiseSegment and FullSegment (the same without weights): n output blocks in order
+        mul1, d1, d3, n = seg.mul1, seg.d1, seg.d3, seg.n
+        a = ops.expand_dims(_block(ops, x1, seg.start1, mul1, d1), axis=-3)  # (..., 1, mul1, d1)
+        bg = ops.reshape(bc[..., seg.col : seg.col + n * d1 * d3], b2 + (n, d1, d3))
+        if isinstance(seg, FullSegment):
             z = ops.matmul(a, bg)
         else:
-            off, w_first = seg[7:]
+            off = seg.weight_offset
             wg = ops.reshape(w[..., off : off + n * mul1], wb + (n, mul1, 1))
-            z = ops.matmul(a * wg, bg) if w_first else ops.matmul(a, bg) * wg
+            z = ops.matmul(a * wg, bg) if seg.weights_first else ops.matmul(a, bg) * wg
         pieces.append(ops.reshape(z, tuple(z.shape[:-3]) + (n * mul1 * d3,)))  # (..., n, mul1, d3) flat
     return pieces
 
 
 def _out_block(backend, ops, block, consts, x1, x2, weights, shared, batch):
     """One flat output block ``(..., mul_o d3)`` from its paths, one by one."""
-    mul_o, d3, entries = block
+    mul_o, d3 = block.mul, block.dim
     acc = None
-    uvw = [e for e in entries if e[0] == "uvw" and e[6] is not None]
+    uvw = [e for e in block.paths if e.mode == "uvw" and e.has_weight]
     if uvw:
         acc = _uvw_group(ops, uvw, x1, x2, consts, weights, mul_o, d3, shared)
-    for entry in entries:
-        if entry[0] == "uvw" and entry[6] is not None:
+    for e in block.paths:
+        if e.mode == "uvw" and e.has_weight:
             continue
-        if entry[0] == "uvw":  # unweighted uvw: every output channel gets the pair sum
-            _, first, (st1, mul1, d1), (st2, mul2, d2), ci, *_ = entry
-            z, _ = _pair(ops, first, _block(ops, x1, st1, mul1, d1), _block(ops, x2, st2, mul2, d2),
-                         consts[ci], d1, d2, d3)
-            z = ops.sum(ops.reshape(z, tuple(z.shape[:-3]) + (mul1 * mul2, d3)), axis=-2, keepdims=True)
+        if e.mode == "uvw":  # unweighted uvw: every output channel gets the pair sum
+            z, _ = _pair(ops, e.first, _block(ops, x1, e.start1, e.mul1, e.d1), _block(ops, x2, e.start2, e.mul2, e.d2),
+                         consts[e.const], e.d1, e.d2, d3)
+            z = ops.sum(ops.reshape(z, tuple(z.shape[:-3]) + (e.mul1 * e.mul2, d3)), axis=-2, keepdims=True)
             part = ops.broadcast_to(z, tuple(z.shape[:-2]) + (mul_o, d3))
         else:
-            part = _path(ops, entry, x1, x2, consts[entry[4]], weights)
+            part = _path(ops, e, x1, x2, consts[e.const], weights)
         acc = part if acc is None else acc + part
     if acc is None:
         return backend._zeros(batch + (mul_o * d3,), x1)
@@ -952,13 +730,14 @@ def linear(backend, plan, x, weights, bias=None):
     ops = backend._ops
     schedule, _ = backend._prepared("linear", plan, x)
     blocks = []
-    for mul_o, d, entries, bias_entry in schedule[3]:
+    for blk in schedule.blocks:
+        mul_o, d = blk.mul, blk.dim
         acc = None
-        if entries:
+        if blk.paths:
             xs, ws = [], []
-            for start, mul_in, off, c in entries:
-                xs.append(_block(ops, x, start, mul_in, d))
-                ws.append(_weight_block(ops, weights, off, mul_in * mul_o, (mul_in, mul_o)) * c)
+            for p in blk.paths:
+                xs.append(_block(ops, x, p.start, p.mul_in, d))
+                ws.append(_weight_block(ops, weights, p.weight_offset, p.mul_in * mul_o, (p.mul_in, mul_o)) * p.coefficient)
             xcat = xs[0] if len(xs) == 1 else ops.concat(xs, axis=-2)  # (..., K, d)
             wcat = ws[0] if len(ws) == 1 else ops.concat(ws, axis=-2)  # (..., K, mul_o)
             k = xcat.shape[-2]
@@ -970,8 +749,8 @@ def linear(backend, plan, x, weights, bias=None):
                 acc = _permute_last(ops, t, (1, 0))
             else:
                 acc = ops.matmul(ops.matrix_transpose(wcat), xcat)
-        if bias is not None and bias_entry is not None:
-            off, mul = bias_entry
+        if bias is not None and blk.bias is not None:
+            off, mul = blk.bias.offset, blk.bias.mul
             bb = ops.reshape(bias[..., off : off + mul], tuple(bias.shape[:-1]) + (mul, 1))
             acc = bb if acc is None else acc + bb
         if acc is None:
@@ -1019,7 +798,8 @@ def spherical_harmonics(backend, sh_plan, vectors, ls, normalize=True, normaliza
     """
     ls = check_sh_inputs(backend, sh_plan, vectors, ls, normalization)
     ops = backend._ops
-    (lmax, ls, factors), mats = backend._prepared("sh", (sh_plan.lmax, ls, normalization), vectors)
+    schedule, mats = backend._prepared("sh", (sh_plan.lmax, ls, normalization), vectors)
+    lmax, ls, factors = schedule.lmax, schedule.ls, schedule.factors
     x = vectors
     v = unit_vectors(ops, x) if normalize else x
     batch = tuple(x.shape[:-1])

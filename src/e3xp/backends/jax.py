@@ -168,7 +168,7 @@ def _tensor_product(be, plan, x1, x2, w):
 
     shared, batch = array_api.check_tp_inputs(be, plan, x1, x2, w)
     schedule, consts = be._prepared("tp", plan, x1)
-    kinds = {seg[0] for seg in schedule[4][1]} if schedule[4] is not None else {"blk"}
+    kinds = schedule.grouped.kinds if schedule.grouped is not None else {"blk"}
     if kinds == {"uvw"} and shared:
         return _fully_connected_tp(plan, schedule, x1, x2, w, batch)
     if kinds not in ({"grp"}, {"cg"}):
@@ -291,17 +291,17 @@ def _fully_connected_tp(plan, schedule, x1, x2, w, batch):
     """
     from .array_api import prepare
 
-    segs = schedule[4][1]
+    segs = schedule.grouped.segments
     # the float64 host constant: the custom_jvp function must not close over tracers
-    call = np.asarray(prepare("tp", plan)[1][schedule[4][0]], dtype=np.dtype(x1.dtype))
+    call = np.asarray(prepare("tp", plan)[1][schedule.grouped.call], dtype=np.dtype(x1.dtype))
     by_x1 = {}
     for si, seg in enumerate(segs):
-        for j, (st1, mul1, d1, _, off) in enumerate(seg[3]):
-            by_x1.setdefault((st1, mul1, d1), []).append((si, j, off, seg[1]))
+        for j, e in enumerate(seg.entries):
+            by_x1.setdefault((e.start1, e.mul1, e.d1), []).append((si, j, e.weight_offset, seg.mul_o))
 
     split1, at1 = _splitter([c for st1, mul1, d1 in by_x1 for c in (st1, st1 + mul1 * d1)], x1.shape[-1])
     splitb, atb = _splitter(
-        [c for seg in segs for _, _, d1, col, _ in seg[3] for c in (col, col + d1 * seg[2])], call.shape[1]
+        [c for seg in segs for e in seg.entries for c in (e.col, e.col + e.d1 * seg.d3)], call.shape[1]
     )
 
     def pieces(x1, x2, w, form="fused", t1=None, tw=None):
@@ -329,9 +329,10 @@ def _fully_connected_tp(plan, schedule, x1, x2, w, batch):
             for (si, j, _, _), chunk in zip(lst, jnp.split(t, cuts, axis=-1) if cuts else [t]):
                 mixed[(si, j)] = chunk
         blocks = []
-        for si, (_, mul_o, d3, entries) in enumerate(segs):
-            ts = [mixed[(si, j)] for j in range(len(entries))]
-            bgs = [bcs[atb[col]].reshape(b2 + (d1, d3)) for _, _, d1, col, _ in entries]
+        for si, seg in enumerate(segs):
+            mul_o, d3 = seg.mul_o, seg.d3
+            ts = [mixed[(si, j)] for j in range(len(seg.entries))]
+            bgs = [bcs[atb[e.col]].reshape(b2 + (e.d1, d3)) for e in seg.entries]
             if form == "fused":
                 z = None
                 for tp, bg in zip(ts, bgs):
@@ -394,34 +395,21 @@ def _grouped_tp(plan, schedule, x1, x2, w, batch):
     """
     from .array_api import prepare
 
-    # (start1, mul1, d1, d3, n, col0, weight offset or None): "grp" segments and the
-    # unweighted "cg" ones (full tensor products), never both in one plan
-    segs = [tuple(seg[1:7]) + ((seg[7],) if seg[0] == "grp" else (None,)) for seg in schedule[4][1]]
-    weighted = segs[0][6] is not None
+    # ChannelwiseSegment and the unweighted FullSegment (full tensor products), never both in one plan
+    grouped = schedule.grouped
+    segs = grouped.segments
+    weighted = segs[0].kind == "grp"
     dtype = np.dtype(x1.dtype)
     # The float64 host constants, not the backend's copies: inside a trace those are
     # tracers, and the custom_jvp functions below must not close over tracers.
-    call = np.asarray(prepare("tp", plan)[1][schedule[4][0]], dtype=dtype)
-    split1, at1 = _splitter([c for st1, mul1, d1, *_ in segs for c in (st1, st1 + mul1 * d1)], x1.shape[-1])
+    call = np.asarray(prepare("tp", plan)[1][grouped.call], dtype=dtype)
+    split1, at1 = _splitter([c for s in segs for c in (s.start1, s.start1 + s.mul1 * s.d1)], x1.shape[-1])
     if weighted:
-        splitw, atw = _splitter([c for _, mul1, _, _, n, _, off in segs for c in (off, off + n * mul1)],
+        splitw, atw = _splitter([c for s in segs for c in (s.weight_offset, s.weight_offset + s.n * s.mul1)],
                                 w.shape[-1])
-    splitb, atb = _splitter([c for _, _, d1, d3, n, col0, _ in segs for c in (col0, col0 + n * d1 * d3)],
-                            call.shape[1])
-    by_x1 = {}  # x1 block start -> its segments, in order
-    for si, seg in enumerate(segs):
-        by_x1.setdefault(seg[0], []).append(si)
-    call_by_x1 = {}  # Call's columns per x1 block, ordered (i, then (segment, n, k))
-    for st1, sis in by_x1.items():
-        d1 = segs[sis[0]][2]
-        cols = [
-            segs[si][5] + j * d1 * segs[si][3] + i * segs[si][3] + k
-            for i in range(d1)
-            for si in sis
-            for j in range(segs[si][4])
-            for k in range(segs[si][3])
-        ]
-        call_by_x1[st1] = np.ascontiguousarray(call[:, cols])
+    splitb, atb = _splitter([c for s in segs for c in (s.col, s.col + s.n * s.d1 * s.d3)], call.shape[1])
+    # Call's columns per x1 block, ordered (i, then (segment, n, k))
+    call_by_x1 = {blk.start1: np.ascontiguousarray(call[:, list(blk.columns_by_i)]) for blk in grouped.x1_blocks}
 
     def x1_block(parts, v, st1, shape):
         return parts[at1[st1]].reshape(v.shape[:-1] + shape)
@@ -433,11 +421,12 @@ def _grouped_tp(plan, schedule, x1, x2, w, batch):
         bcs, xs = splitb(jnp.matmul(x2, call)), split1(x1)
         ws = splitw(w) if weighted else None
         out = []
-        for st1, mul1, d1, d3, n, col0, off in segs:
-            aw = x1_block(xs, x1, st1, (1, mul1, d1))
+        for s in segs:
+            mul1, d1, d3, n = s.mul1, s.d1, s.d3, s.n
+            aw = x1_block(xs, x1, s.start1, (1, mul1, d1))
             if weighted:
-                aw = aw * w_block(ws, w, off, (n, mul1, 1))
-            bg = bcs[atb[col0]].reshape(bcs[0].shape[:-1] + (n, 1, d1, d3))
+                aw = aw * w_block(ws, w, s.weight_offset, (n, mul1, 1))
+            bg = bcs[atb[s.col]].reshape(bcs[0].shape[:-1] + (n, 1, d1, d3))
             z = aw[..., 0:1] * bg[..., 0, :]
             for i in range(1, d1):
                 z = z + aw[..., i : i + 1] * bg[..., i, :]
@@ -449,7 +438,8 @@ def _grouped_tp(plan, schedule, x1, x2, w, batch):
         ts = split1(t1) if t1 is not None else None
         tws = splitw(tw) if tw is not None else None
         cols_x, cols_t, out = {}, {}, []
-        for st1, mul1, d1, d3, n, col0, off in segs:
+        for s in segs:
+            st1, mul1, d1, d3, n, off = s.start1, s.mul1, s.d1, s.d3, s.n, s.weight_offset
             if st1 not in cols_x:  # a_i as (..., 1, mul1)
                 cols_x[st1] = _columns(x1_block(xs, x1, st1, (1, mul1, d1)), d1)
                 if ts is not None:
@@ -462,7 +452,7 @@ def _grouped_tp(plan, schedule, x1, x2, w, batch):
                 if tws is not None:
                     terms.append(cols_x[st1][i] * w_block(tws, tw, off, (n, mul1)))
                 aw.append(terms[0] if len(terms) == 1 else terms[0] + terms[1])
-            b = _columns(bcs[atb[col0]].reshape(bcs[0].shape[:-1] + (n, d1 * d3)), d1 * d3)  # B_ik (..., n)
+            b = _columns(bcs[atb[s.col]].reshape(bcs[0].shape[:-1] + (n, d1 * d3)), d1 * d3)  # B_ik (..., n)
             zk = []
             for k in range(d3):
                 z = aw[0] * b[k][..., None]
@@ -477,17 +467,17 @@ def _grouped_tp(plan, schedule, x1, x2, w, batch):
         xs = split1(x1)
         ws = splitw(w) if weighted else None
         out = [None] * len(segs)
-        for st1, sis in by_x1.items():
-            _, mul1, d1, *_ = segs[sis[0]]
-            db = jnp.matmul(t2, call_by_x1[st1])
+        for blk in grouped.x1_blocks:
+            mul1, d1, sis = blk.mul1, blk.d1, blk.segments
+            db = jnp.matmul(t2, call_by_x1[blk.start1])
             db = db.reshape(db.shape[:-1] + (d1, db.shape[-1] // d1))
-            p = jnp.matmul(x1_block(xs, x1, st1, (mul1, d1)), db)  # (..., mul1, N)
-            sizes = np.cumsum([segs[si][4] * segs[si][3] for si in sis])[:-1].tolist()
+            p = jnp.matmul(x1_block(xs, x1, blk.start1, (mul1, d1)), db)  # (..., mul1, N)
+            sizes = np.cumsum([segs[si].width for si in sis])[:-1].tolist()
             for si, q in zip(sis, jnp.split(p, sizes, axis=-1) if sizes else [p]):
-                _, _, _, d3, n, _, off = segs[si]
+                d3, n = segs[si].d3, segs[si].n
                 z = jnp.swapaxes(q.reshape(q.shape[:-1] + (n, d3)), -2, -3)  # (..., n, mul1, d3)
                 if weighted:
-                    z = z * _repeat_minor(w_block(ws, w, off, (n, mul1, 1)), d3)
+                    z = z * _repeat_minor(w_block(ws, w, segs[si].weight_offset, (n, mul1, 1)), d3)
                 out[si] = jnp.broadcast_to(z, batch + z.shape[-3:])
         return out
 
@@ -521,19 +511,19 @@ def _spherical_harmonics(be, plan, vectors, ls, normalize, normalization):
     from . import array_api
 
     ls = array_api.check_sh_inputs(be, plan, vectors, ls, normalization)
-    (lmax, ls, factors), mats = array_api.prepare("sh", (plan.lmax, ls, normalization))
+    schedule, mats = array_api.prepare("sh", (plan.lmax, ls, normalization))
     x = array_api.unit_vectors(jnp, vectors) if normalize else vectors
-    if lmax > _SH_SPARSE_LMAX:
-        return _dense_harmonics(lmax, ls, factors, mats)(x)
+    if schedule.lmax > _SH_SPARSE_LMAX:
+        return _dense_harmonics(schedule, mats)(x)
     v = [x[..., j] for j in range(3)]
-    if lmax <= array_api.SH_POLYNOMIAL_LMAX:
+    if schedule.lmax <= array_api.SH_POLYNOMIAL_LMAX:
         poly = array_api.sh_polynomial_terms((plan.lmax, ls, normalization))
         return jnp.stack(array_api.sh_polynomial_columns(jnp, v, poly), axis=-1)
     terms = array_api.sparse_sh_terms((plan.lmax, ls, normalization))
-    return jnp.stack(array_api.sparse_sh_columns(jnp, v, ls, factors, terms), axis=-1)
+    return jnp.stack(array_api.sparse_sh_columns(jnp, v, schedule, terms), axis=-1)
 
 
-def _dense_harmonics(lmax, ls, factors, mats):
+def _dense_harmonics(schedule, mats):
     """The dense recursion ``y_l = (y_{l-1} (x) v) @ M_l`` with a ``custom_jvp`` written for its transpose.
 
     The forward is the generic executor's: one outer product and one matmul per
@@ -545,6 +535,7 @@ def _dense_harmonics(lmax, ls, factors, mats):
     its transpose is matmuls and elementwise work. Measured at lmax 8 on 10^6
     float32 vectors: forward+backward 1142 -> about 400 ms, the forward unchanged.
     """
+    lmax = schedule.lmax
     mats = [np.asarray(m) for m in mats]  # host float64: the custom_jvp must not close over tracers
     split = [[m[j::3] for j in range(3)] for m in mats]  # M_l rows are (i, j), j the v component
 
@@ -557,7 +548,7 @@ def _dense_harmonics(lmax, ls, factors, mats):
         return ys
 
     def assemble(ys):
-        parts = [ys[l] if f == 1.0 else ys[l] * f for l, f in zip(ls, factors)]
+        parts = [ys[l] if f == 1.0 else ys[l] * f for l, f in zip(schedule.ls, schedule.factors)]
         return parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=-1)
 
     @jax.custom_jvp

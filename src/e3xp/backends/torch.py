@@ -20,10 +20,12 @@ full and shared-weight fully connected products as one opaque custom op
 
 from __future__ import annotations
 
-import functools
 from typing import Optional
 
 import numpy as np
+
+from e3xp._static import static_call, static_function
+from e3xp.core.schedule import prepare
 
 from .base import Backend
 
@@ -49,19 +51,15 @@ class _Ops:
     zeros = staticmethod(lambda shape, dtype=None, device=None: torch.zeros(shape, dtype=dtype, device=device))
 
 
+@static_function
 def _schedule(kind, key):
-    from .array_api import prepare
-
     return prepare(kind, key)[0]
 
 
+@static_function
 def _constants(kind, key, dtype, device):
-    backend = make_backend()
-    from .array_api import prepare
-
-    np_consts = prepare(kind, key)[1]
     like = torch.empty((), dtype=dtype, device=device)
-    return backend._constants(np_consts, like)
+    return make_backend()._constants(prepare(kind, key)[1], like)
 
 
 def _split_sizes(bounds, total):
@@ -174,19 +172,19 @@ def _layout_functions():
         # (_spherical_harmonics_vjp); a double backward (create_graph) recomputes them
         # as differentiable calls (_spherical_harmonics_graph) and differentiates those.
         @staticmethod
-        def forward(ctx, lmax, ls, factors, mats, normalize, vectors):
+        def forward(ctx, schedule, mats, normalize, vectors):
             ctx.save_for_backward(vectors)
-            ctx.args = (lmax, ls, factors, mats, normalize)
-            return _spherical_harmonics_forward(vectors, lmax, ls, factors, mats, normalize)
+            ctx.args = (schedule, mats, normalize)
+            return _spherical_harmonics_forward(vectors, schedule, mats, normalize)
 
         @staticmethod
         def backward(ctx, g):
             (vectors,) = ctx.saved_tensors
             if not torch.is_grad_enabled():
-                return (None,) * 5 + (_spherical_harmonics_vjp(vectors, g, *ctx.args),)
+                return (None,) * 3 + (_spherical_harmonics_vjp(vectors, g, *ctx.args),)
             with torch.enable_grad():
                 out = _spherical_harmonics_graph(vectors, *ctx.args)
-            return (None,) * 5 + _recomputed_grads(out, (vectors,), (True,), g)
+            return (None,) * 3 + _recomputed_grads(out, (vectors,), (True,), g)
 
     def _recomputed_grads(out, tensors, need, g):
         # The double-backward branch of the Functions above: the gradients of ``out``,
@@ -254,36 +252,38 @@ def _grouped_uvu_forward(schedule, consts, x1, x2, w, batch):
     and reuse one scratch buffer: workload (c) 222-233 -> 150-160 ms in one run
     (10^4 edges, float32, one thread), (a) unchanged (its 1,000 rows are one chunk).
     """
-    ci, segs = schedule[4]
-    call = consts[ci]
-    blocks, at = {}, 0  # start1 -> (mul1, d1, [(col, d3, weight offset or None, output offset)])
-    for seg in segs:  # "grp" segments, or the unweighted "cg" ones (w is None)
-        _, st1, mul1, d1, d3, n, col0 = seg[:7]
-        for j in range(n):
-            woff = seg[7] + j * mul1 if seg[0] == "grp" else None
-            blocks.setdefault(st1, (mul1, d1, []))[2].append((col0 + j * d1 * d3, d3, woff, at))
-            at += mul1 * d3
+    grouped = schedule.grouped
+    call = consts[grouped.call]
+    # ChannelwiseSegment, or the unweighted FullSegment (w is None): output offset of each
+    seg_at, at = [], 0
+    for seg in grouped.segments:
+        seg_at.append(at)
+        at += seg.n * seg.mul1 * seg.d3
     batch = tuple(batch)
     x1, x2 = _rows(x1, batch), _rows(x2, batch)
     if w is not None and w.dim() > 1:
         w = _rows(w, batch)
     rows = x1.shape[0]
     out = x1.new_empty((rows, at))
-    plans = []  # per x1 block: (start1, mul1, d1, B (rows, d1, sum d3) as a strided view, paths)
-    for st1, (mul1, d1, lst) in blocks.items():
-        cblk = torch.cat(
-            [call[:, c : c + d1 * d3].reshape(-1, d1, d3).transpose(1, 2).reshape(-1, d3 * d1) for c, d3, _, _ in lst],
-            dim=1,
-        )
-        bt = torch.matmul(x2, cblk)
-        plans.append((st1, mul1, d1, bt.view(rows, cblk.shape[1] // d1, d1).transpose(-1, -2), lst))
-    widest = max([mul1 * bt.shape[-1] for _, mul1, _, bt, _ in plans], default=0) or 1
+    plans = []  # per x1 block: (X1Block, B (rows, d1, sum d3) as a strided view, [(d3, weight offset, output offset)])
+    for blk in grouped.x1_blocks:
+        mul1, d1 = blk.mul1, blk.d1
+        bt = torch.matmul(x2, call[:, torch.tensor(blk.columns_by_path, device=call.device)])
+        lst = []
+        for si in blk.segments:
+            seg = grouped.segments[si]
+            for j in range(seg.n):
+                woff = None if seg.weight_offset is None else seg.weight_offset + j * mul1
+                lst.append((seg.d3, woff, seg_at[si] + j * mul1 * seg.d3))
+        plans.append((blk, bt.view(rows, bt.shape[-1] // d1, d1).transpose(-1, -2), lst))
+    widest = max([blk.mul1 * bt.shape[-1] for blk, bt, _ in plans], default=0) or 1
     step = max(1, min(rows, _TP_CHUNK // widest))
     scratch = x1.new_empty((step * widest,))
     for s in range(0, rows, step):
         e = min(rows, s + step)
-        for st1, mul1, d1, bt, lst in plans:
+        for blk, bt, lst in plans:
             # (n, mul1, sum d3); a contiguous: another batch stride sends bmm to a per-sample loop
+            st1, mul1, d1 = blk.start1, blk.mul1, blk.d1
             a = x1[s:e, st1 : st1 + mul1 * d1].reshape(e - s, mul1, d1)
             z = scratch[: (e - s) * mul1 * bt.shape[-1]].view(e - s, mul1, bt.shape[-1])
             if d1 == 1:
@@ -291,7 +291,7 @@ def _grouped_uvu_forward(schedule, consts, x1, x2, w, batch):
             else:
                 torch.matmul(a.contiguous(), bt[s:e], out=z)
             r = 0
-            for _, d3, woff, o in lst:
+            for d3, woff, o in lst:
                 dst = out[s:e, o : o + mul1 * d3].view(e - s, mul1, d3)
                 if woff is None:
                     dst.copy_(z[..., r : r + d3])
@@ -305,24 +305,6 @@ def _grouped_uvu_forward(schedule, consts, x1, x2, w, batch):
 _TP_CHUNK = 1 << 20  # floats of one block's product per chunk of rows (4 MiB in float32): it stays in cache
 
 
-@functools.lru_cache(maxsize=256)
-def _fc_columns(segs) -> tuple:
-    """Per ``"uvw"`` segment, ``Call``'s columns of its entries reordered ``(k, then K)``.
-
-    ``K`` runs over the entries' ``i`` in order: ``x2 @ Call[:, cols]`` is then the
-    segment's ``(..., d3, K)`` operand directly, without a concatenation.
-    """
-    out = []
-    for _, _, d3, entries in segs:
-        per_k = [[] for _ in range(d3)]
-        for _, _, d1, col, _ in entries:
-            for i in range(d1):
-                for k in range(d3):
-                    per_k[k].append(col + i * d3 + k)
-        out.append(tuple(c for cols in per_k for c in cols))
-    return tuple(out)
-
-
 def _fully_connected_forward(schedule, consts, x1, x2, w, batch, a_t=None):
     """Forward-only fully connected products with shared weights (``"uvw"`` segments only).
 
@@ -333,30 +315,31 @@ def _fully_connected_forward(schedule, consts, x1, x2, w, batch, a_t=None):
     matmul ``T^T (n, mul_o, K) @ B^T (n, K, d3)`` (both strided views BLAS takes as
     they are) gives the block in the output's ``(mul_o, d3)`` order, copied into
     place as whole rows. ``B = x2 @ Call[:, cols]`` comes out ``(n, d3, K)`` in one
-    matmul (:func:`_fc_columns`). Against the autograd-ready form (a GEMM per ``x1``
+    matmul (``FullyConnectedSegment.columns``). Against the autograd-ready form (a GEMM per ``x1``
     block, then concatenations of its pieces and transposed writes), measured on
     workload (b) (10^4 rows, float32, one thread): 40-45 -> 23-24 ms. With autograd
     it runs as ``FullyConnected`` (:func:`_fully_connected_backward`). ``a_t``: a
     dict that receives the transposed ``x1`` blocks, for the backward.
     """
-    ci, segs = schedule[4]
-    call = consts[ci]
+    segs = schedule.grouped.segments
+    call = consts[schedule.grouped.call]
     batch = tuple(batch)
     x1, x2 = _rows(x1, batch), _rows(x2, batch)
     n = x1.shape[0]
-    out = x1.new_empty((n, sum(mul_o * d3 for _, mul_o, d3, _ in segs)))
+    out = x1.new_empty((n, sum(seg.mul_o * seg.d3 for seg in segs)))
     a_t, o = {} if a_t is None else a_t, 0  # x1 blocks as (d1 n, mul1), made once per block
-    for (_, mul_o, d3, entries), cols in zip(segs, _fc_columns(segs)):
-        k_all = sum(e[2] for e in entries)
+    for seg in segs:
+        mul_o, d3, k_all = seg.mul_o, seg.d3, seg.k
         t = x1.new_empty((k_all, n, mul_o))
         r = 0
-        for st1, mul1, d1, _, off in entries:
+        for e in seg.entries:
+            st1, mul1, d1, off = e.start1, e.mul1, e.d1, e.weight_offset
             if st1 not in a_t:
                 a_t[st1] = x1[:, st1 : st1 + mul1 * d1].reshape(n, mul1, d1).permute(2, 0, 1).reshape(d1 * n, mul1)
             wp = w[off : off + mul1 * mul_o].reshape(mul1, mul_o)
             torch.matmul(a_t[st1], wp, out=t[r : r + d1].view(d1 * n, mul_o))
             r += d1
-        b = torch.matmul(x2, call[:, torch.tensor(cols, device=call.device)]).view(n, d3, k_all)
+        b = torch.matmul(x2, call[:, torch.tensor(seg.columns, device=call.device)]).view(n, d3, k_all)
         z = torch.bmm(t.permute(1, 2, 0), b.transpose(1, 2))  # (n, mul_o, d3)
         out[:, o : o + mul_o * d3].copy_(z.view(n, mul_o * d3))
         o += mul_o * d3
@@ -376,8 +359,7 @@ def _fully_connected_backward(schedule, consts, x1, x2, w, batch, g, need, a_t):
     Measured on workload (b) (10^4 rows, float32, one thread), interleaved in one
     run: fwd+bwd 89.6 against 103.6 ms through :func:`_grouped_tp_graph`.
     """
-    ci, segs = schedule[4]
-    call = consts[ci]
+    call = consts[schedule.grouped.call]
     batch, dim1, dim2 = tuple(batch), x1.shape[-1], x2.shape[-1]
     x1f, x2f = _rows(x1, batch), _rows(x2, batch)
     n = x1f.shape[0]
@@ -387,9 +369,9 @@ def _fully_connected_backward(schedule, consts, x1, x2, w, batch, g, need, a_t):
     dx2 = x2f.new_zeros((n, dim2)) if want2 else None
     dw = torch.zeros_like(w) if wantw else None
     o = 0
-    for (_, mul_o, d3, entries), cols in zip(segs, _fc_columns(segs)):
-        k_all = sum(e[2] for e in entries)
-        call_o = call[:, torch.tensor(cols, device=call.device)]  # (dim2, d3 K)
+    for seg in schedule.grouped.segments:
+        mul_o, d3, k_all = seg.mul_o, seg.d3, seg.k
+        call_o = call[:, torch.tensor(seg.columns, device=call.device)]  # (dim2, d3 K)
         b = torch.matmul(x2f, call_o).view(n, d3, k_all)
         gz = g[:, o : o + mul_o * d3].reshape(n, mul_o, d3)
         o += mul_o * d3
@@ -401,7 +383,8 @@ def _fully_connected_backward(schedule, consts, x1, x2, w, batch, g, need, a_t):
         if want2:
             t = x1f.new_empty((k_all, n, mul_o))
         r = 0
-        for st1, mul1, d1, _, off in entries:
+        for e in seg.entries:
+            st1, mul1, d1, off = e.start1, e.mul1, e.d1, e.weight_offset
             wp = w[off : off + mul1 * mul_o].reshape(mul1, mul_o)
             if want2:
                 torch.matmul(a_t[st1], wp, out=t[r : r + d1].view(d1 * n, mul_o))
@@ -434,12 +417,13 @@ def _fully_connected_backward(schedule, consts, x1, x2, w, batch, g, need, a_t):
 
 def _forward_only_schedule(schedule) -> bool:
     """Plans whose segments :func:`_grouped_uvu_forward` runs (channelwise or full products)."""
-    return schedule[4] is not None and all(seg[0] in ("grp", "cg") for seg in schedule[4][1])
+    return schedule.grouped is not None and schedule.grouped.kinds <= {"grp", "cg"}
 
 
 _PLAN_IDS, _PLANS = {}, []  # plans seen by _grouped_forward_op under torch.compile
 
 
+@static_function
 def _plan_id(plan) -> int:
     if plan not in _PLAN_IDS:
         _PLAN_IDS[plan] = len(_PLANS)
@@ -449,7 +433,7 @@ def _plan_id(plan) -> int:
 
 def _fully_connected_schedule(schedule) -> bool:
     """Plans whose segments are all fully connected (``"uvw"``): :func:`_fully_connected_forward` with shared weights."""
-    return schedule[4] is not None and all(seg[0] == "uvw" for seg in schedule[4][1])
+    return schedule.grouped is not None and schedule.grouped.kinds == {"uvw"}
 
 
 def _grouped_forward_custom_op():
@@ -493,8 +477,8 @@ def _sh_forward_custom_op():
     @torch.library.custom_op("e3xp::sh_forward", mutates_args=())
     def sh_forward(vectors: torch.Tensor, lmax: int, ls: list[int], normalization: str,
                    normalize: bool) -> torch.Tensor:
-        (top, ls_t, factors), mats = make_backend()._prepared("sh", (lmax, tuple(ls), normalization), vectors)
-        return _spherical_harmonics_forward(vectors, top, ls_t, factors, mats, normalize)
+        schedule, mats = make_backend()._prepared("sh", (lmax, tuple(ls), normalization), vectors)
+        return _spherical_harmonics_forward(vectors, schedule, mats, normalize)
 
     @sh_forward.register_fake
     def _(vectors, lmax, ls, normalization, normalize):
@@ -538,27 +522,25 @@ def _grouped_tp_graph(backend, schedule, consts, x1, x2, w, shared, batch):
     """
     from .array_api import _finish, _out_block
 
-    ci, segs = schedule[4]
+    segs = schedule.grouped.segments
     cols, x1_cuts, w_cuts = [], [], []  # Call's column blocks (d1, d3) in order; split points
     for seg in segs:
-        if seg[0] in ("grp", "cg"):  # "cg": the same without weights (full products)
-            _, st1, mul1, d1, d3, n = seg[:6]
-            cols += [(d1, d3)] * n
-            x1_cuts += [st1, st1 + mul1 * d1]
-            if seg[0] == "grp":
-                w_cuts += [seg[7] + k * mul1 for k in range(n + 1)]
-        elif seg[0] == "uvw":
-            _, mul_o, d3, entries = seg
-            for st1, mul1, d1, _, off in entries:
-                cols.append((d1, d3))
-                x1_cuts += [st1, st1 + mul1 * d1]
-                w_cuts += [off, off + mul1 * mul_o]
+        if seg.kind in ("grp", "cg"):  # "cg": the same without weights (full products)
+            cols += [(seg.d1, seg.d3)] * seg.n
+            x1_cuts += [seg.start1, seg.start1 + seg.mul1 * seg.d1]
+            if seg.kind == "grp":
+                w_cuts += [seg.weight_offset + k * seg.mul1 for k in range(seg.n + 1)]
+        elif seg.kind == "uvw":
+            for e in seg.entries:
+                cols.append((e.d1, seg.d3))
+                x1_cuts += [e.start1, e.start1 + e.mul1 * e.d1]
+                w_cuts += [e.weight_offset, e.weight_offset + e.mul1 * seg.mul_o]
     x1_sizes, x1_at = _split_sizes(x1_cuts, x1.shape[-1])
     x1s = torch.split(x1, x1_sizes, dim=-1)
     if w is not None:
         w_sizes, w_at = _split_sizes(w_cuts, w.shape[-1])
         ws = torch.split(w, w_sizes, dim=-1)
-    bcs = torch.split(torch.matmul(x2, consts[ci]), [d1 * d3 for d1, d3 in cols], dim=-1)
+    bcs = torch.split(torch.matmul(x2, consts[schedule.grouped.call]), [d1 * d3 for d1, d3 in cols], dim=-1)
     a_t = {}  # x1 blocks as (..., d1, mul1), made once per block
 
     def x1_t(st1, mul1, d1):
@@ -575,21 +557,21 @@ def _grouped_tp_graph(backend, schedule, consts, x1, x2, w, shared, batch):
     # paths: t_p = a^T W_p, (batch d1, mul1) @ (mul1, sum of mul_o); far more efficient
     # than small matmuls, and it leaves one (d3, K) @ (K, mul_o) matmul per output
     # block with K = sum of d1 over its paths instead of one (d3, d1) @ (d1, mul1) per path.
-    by_x1, mixed = {}, {}
+    by_x1, mixed = {}, {}  # start1 -> [((segment, entry), entry, mul_o)]
     for si, seg in enumerate(segs):
-        if seg[0] == "uvw":
-            for j, (st1, mul1, d1, _, off) in enumerate(seg[3]):
-                by_x1.setdefault(st1, []).append(((si, j), mul1, d1, off, seg[1]))
+        if seg.kind == "uvw":
+            for j, e in enumerate(seg.entries):
+                by_x1.setdefault(e.start1, []).append(((si, j), e, seg.mul_o))
     for st1, lst in by_x1.items():
-        mul1, d1 = lst[0][1], lst[0][2]
-        wps = [ws[w_at[off]] for _, _, _, off, _ in lst]
-        wcat = torch.cat([wp.reshape(wp.shape[:-1] + (mul1, mul_o)) for wp, (*_, mul_o) in zip(wps, lst)], dim=-1)
+        mul1, d1 = lst[0][1].mul1, lst[0][1].d1
+        wps = [ws[w_at[e.weight_offset]] for _, e, _ in lst]
+        wcat = torch.cat([wp.reshape(wp.shape[:-1] + (mul1, mul_o)) for wp, (_, _, mul_o) in zip(wps, lst)], dim=-1)
         a = x1_t(st1, mul1, d1)  # (..., d1, mul1)
         if shared:
             t = torch.matmul(a.reshape(-1, mul1), wcat).reshape(a.shape[:-1] + (wcat.shape[-1],))
         else:
             t = torch.matmul(a, wcat)
-        for (key, *_), chunk in zip(lst, torch.split(t, [e[4] for e in lst], dim=-1)):
+        for (key, _, _), chunk in zip(lst, torch.split(t, [mul_o for _, _, mul_o in lst], dim=-1)):
             mixed[key] = chunk  # (..., d1, mul_o)
 
     # pieces (..., d3, mul) transposed, each written once into the output by _Assemble
@@ -603,35 +585,33 @@ def _grouped_tp_graph(backend, schedule, consts, x1, x2, w, shared, batch):
             at += d3 * mul
 
     for si, seg in enumerate(segs):
-        if seg[0] == "blk":
-            blk = _out_block(backend, _Ops, schedule[3][seg[1]], consts, x1, x2, w, shared, batch)
+        if seg.kind == "blk":
+            blk = _out_block(backend, _Ops, schedule.blocks[seg.index], consts, x1, x2, w, shared, batch)
             put(blk.unsqueeze(-2), 1, blk.shape[-1])  # flat: (..., 1, n) transposed is itself
             continue
-        if seg[0] == "uvw":
-            _, mul_o, d3, entries = seg
+        if seg.kind == "uvw":
             b_t, t = [], []
-            for j, (st1, mul1, d1, _, off) in enumerate(entries):
-                b_t.append(cg_t(k, d1, d3))  # (..., d3, d1)
+            for j, e in enumerate(seg.entries):
+                b_t.append(cg_t(k, e.d1, seg.d3))  # (..., d3, d1)
                 t.append(mixed[si, j])  # (..., d1, mul_o)
                 k += 1
             b_t = b_t[0] if len(b_t) == 1 else torch.cat(b_t, dim=-1)  # (..., d3, K)
             t = t[0] if len(t) == 1 else torch.cat(t, dim=-2)  # (..., K, mul_o)
-            put(_small_matmul(b_t, t), d3, mul_o)
+            put(_small_matmul(b_t, t), seg.d3, seg.mul_o)
             continue
-        if seg[0] == "cg":
-            _, st1, mul1, d1, d3, n, _ = seg
-            for j in range(n):
-                put(_small_matmul(cg_t(k, d1, d3), x1_t(st1, mul1, d1)), d3, mul1)
+        mul1, d1, d3 = seg.mul1, seg.d1, seg.d3
+        if seg.kind == "cg":
+            for j in range(seg.n):
+                put(_small_matmul(cg_t(k, d1, d3), x1_t(seg.start1, mul1, d1)), d3, mul1)
                 k += 1
             continue
-        _, st1, mul1, d1, d3, n, _, off, w_first = seg
-        for j in range(n):
+        for j in range(seg.n):
             b_t = cg_t(k, d1, d3)
-            wj = ws[w_at[off + j * mul1]].unsqueeze(-2)  # (..., 1, mul1)
-            if w_first:
-                z_t = _small_matmul(b_t, x1_t(st1, mul1, d1) * wj)
+            wj = ws[w_at[seg.weight_offset + j * mul1]].unsqueeze(-2)  # (..., 1, mul1)
+            if seg.weights_first:
+                z_t = _small_matmul(b_t, x1_t(seg.start1, mul1, d1) * wj)
             else:
-                z_t = _small_matmul(b_t, x1_t(st1, mul1, d1)) * wj
+                z_t = _small_matmul(b_t, x1_t(seg.start1, mul1, d1)) * wj
             put(z_t, d3, mul1)
             k += 1
     if not pieces:
@@ -650,16 +630,15 @@ def _linear_shared(schedule, x, w, bias, batch):
     autograd ``torch.split`` / ``torch.cat`` keep one gradient buffer per input
     (in-place writes cost more in the backward than the ``cat``: 240 vs 350 ms).
     """
-    dim_in, _, _, blocks = schedule
-    dim_out = sum(mul_o * d for mul_o, d, _, _ in blocks)
+    dim_in, dim_out = schedule.dim_in, schedule.dim_out
     xf = x.reshape(-1, dim_in)
     n = xf.shape[0]
     forward_only = _forward_only(*(a for a in (x, w, bias) if a is not None))
     x_cuts, w_cuts = [], []
-    for mul_o, d, entries, _ in blocks:
-        for start, mul_in, off, _ in entries:
-            x_cuts += [start, start + mul_in * d]
-            w_cuts += [off, off + mul_in * mul_o]
+    for blk in schedule.blocks:
+        for p in blk.paths:
+            x_cuts += [p.start, p.start + p.mul_in * blk.dim]
+            w_cuts += [p.weight_offset, p.weight_offset + p.mul_in * blk.mul]
     x_sizes, x_at = _split_sizes(x_cuts, dim_in)
     xs = torch.split(xf, x_sizes, dim=-1)
     if w is not None:
@@ -667,16 +646,16 @@ def _linear_shared(schedule, x, w, bias, batch):
         ws = torch.split(w, w_sizes)
     out = xf.new_empty((n, dim_out)) if forward_only else None
     parts, o = [], 0
-    for mul_o, d, entries, bias_entry in blocks:
+    for blk in schedule.blocks:
+        mul_o, d = blk.mul, blk.dim
         z = None  # (n, d, mul_o), or (n, mul_o) for scalars
-        for start, mul_in, off, c in entries:
-            wm = ws[w_at[off]].reshape(mul_in, mul_o) * c
-            xb = xs[x_at[start]]
-            t = torch.matmul(xb if d == 1 else xb.reshape(n, mul_in, d).transpose(1, 2), wm)
+        for p in blk.paths:
+            wm = ws[w_at[p.weight_offset]].reshape(p.mul_in, mul_o) * p.coefficient
+            xb = xs[x_at[p.start]]
+            t = torch.matmul(xb if d == 1 else xb.reshape(n, p.mul_in, d).transpose(1, 2), wm)
             z = t if z is None else z + t
-        if bias is not None and bias_entry is not None:
-            boff, bmul = bias_entry
-            b = bias[boff : boff + bmul]  # broadcast over the rows (and the d components)
+        if bias is not None and blk.bias is not None:
+            b = bias[blk.bias.offset : blk.bias.offset + blk.bias.mul]  # broadcast over the rows (and the d components)
             z = b if z is None else z + b
         if z is not None and z.dim() == 1:  # a bias and no weighted path into this block
             z = z.expand((n, mul_o) if d == 1 else (n, d, mul_o))
@@ -702,7 +681,7 @@ def _linear_shared(schedule, x, w, bias, batch):
 _SH_CHUNK = 16384  # rows per block of the harmonics: its intermediates stay in cache
 
 
-def _spherical_harmonics(vectors, lmax, ls, factors, mats, normalize):
+def _spherical_harmonics(vectors, schedule, mats, normalize):
     """The recursion of ``array_api.spherical_harmonics`` in a transposed layout, by blocks.
 
     Samples innermost, ``(3 (2l - 1), n) -> (2l + 1, n)``: the outer products
@@ -713,11 +692,11 @@ def _spherical_harmonics(vectors, lmax, ls, factors, mats, normalize):
     ``SphericalHarmonics`` adds the hand-written gradient (:func:`_spherical_harmonics_vjp`).
     """
     if not _needs_graph(vectors):
-        return _spherical_harmonics_forward(vectors, lmax, ls, factors, mats, normalize)
-    return _SphericalHarmonics.apply(lmax, ls, factors, mats, normalize, vectors)
+        return _spherical_harmonics_forward(vectors, schedule, mats, normalize)
+    return _SphericalHarmonics.apply(schedule, mats, normalize, vectors)
 
 
-def _spherical_harmonics_graph(vectors, lmax, ls, factors, mats, normalize):
+def _spherical_harmonics_graph(vectors, schedule, mats, normalize):
     """:func:`_spherical_harmonics` as differentiable torch calls (any order of derivative)."""
     from .array_api import unit_vectors
 
@@ -732,10 +711,10 @@ def _spherical_harmonics_graph(vectors, lmax, ls, factors, mats, normalize):
             x = unit_vectors(_Ops, x)
         v = x.transpose(0, 1).contiguous()  # (3, n)
         ys = [torch.ones_like(v[:1])]
-        for l in range(1, lmax + 1):
+        for l in range(1, schedule.lmax + 1):
             outer = ys[-1].unsqueeze(1) * v.unsqueeze(0)  # (2l - 1, 3, n)
             ys.append(torch.matmul(mats[l - 1].transpose(0, 1), outer.flatten(0, 1)))
-        parts = [(ys[l] if f == 1.0 else ys[l] * f).transpose(0, 1) for l, f in zip(ls, factors)]
+        parts = [(ys[l] if f == 1.0 else ys[l] * f).transpose(0, 1) for l, f in zip(schedule.ls, schedule.factors)]
         outs.append(parts[0].contiguous() if len(parts) == 1 else torch.cat(parts, dim=-1))
     out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=0)
     return out.reshape(batch + (out.shape[-1],))
@@ -751,7 +730,7 @@ class _InPlace:
     rows = staticmethod(lambda x: torch.stack([x[:, 0], x[:, 1], x[:, 2]]))
 
 
-def _spherical_harmonics_forward(vectors, lmax, ls, factors, mats, normalize):
+def _spherical_harmonics_forward(vectors, schedule, mats, normalize):
     """:func:`_spherical_harmonics` without autograd: ``array_api.spherical_harmonics_in_place``.
 
     Measured in one run (10^6 vectors, float32, one thread): lmax 3 81 -> 59-62 ms,
@@ -761,20 +740,20 @@ def _spherical_harmonics_forward(vectors, lmax, ls, factors, mats, normalize):
     from .array_api import spherical_harmonics_in_place
 
     flat = vectors.reshape(-1, 3)
-    sel, mats_t = _sh_block_constants(lmax, ls, factors, mats, flat)
-    out = spherical_harmonics_in_place(_InPlace, _Ops, flat, lmax, mats_t, sel, normalize, _SH_CHUNK)
+    sel, mats_t = _sh_block_constants(schedule, mats, flat)
+    out = spherical_harmonics_in_place(_InPlace, _Ops, flat, schedule.lmax, mats_t, sel, normalize, _SH_CHUNK)
     return out.reshape(tuple(vectors.shape[:-1]) + (sel.shape[1],))
 
 
-def _sh_block_constants(lmax, ls, factors, mats, like):
+def _sh_block_constants(schedule, mats, like):
     """``(sel, mats_t)`` of ``array_api.spherical_harmonics_in_place`` in ``like``'s dtype and device."""
     from .array_api import sh_selection
 
-    sel = torch.from_numpy(sh_selection(lmax, ls, factors)).to(dtype=like.dtype, device=like.device)
+    sel = torch.from_numpy(sh_selection(schedule)).to(dtype=like.dtype, device=like.device)
     return sel, [m.transpose(0, 1) for m in mats]
 
 
-def _spherical_harmonics_vjp(vectors, g, lmax, ls, factors, mats, normalize):
+def _spherical_harmonics_vjp(vectors, g, schedule, mats, normalize):
     """The gradient of :func:`_spherical_harmonics_forward` along ``vectors`` for cotangent ``g`` (no graph).
 
     By the same blocks of rows, in the same transposed layout: each block's
@@ -793,8 +772,9 @@ def _spherical_harmonics_vjp(vectors, g, lmax, ls, factors, mats, normalize):
 
     batch = tuple(vectors.shape[:-1])
     flat = vectors.reshape(-1, 3)
+    lmax = schedule.lmax
     n, rows = flat.shape[0], (lmax + 1) ** 2
-    sel, mats_t = _sh_block_constants(lmax, ls, factors, mats, flat)
+    sel, mats_t = _sh_block_constants(schedule, mats, flat)
     g = g.reshape(n, sel.shape[1])
     dx = flat.new_empty((n, 3))
     width = max(3 * (2 * lmax - 1), 1)
@@ -828,13 +808,14 @@ def _spherical_harmonics_vjp(vectors, g, lmax, ls, factors, mats, normalize):
     return dx.reshape(batch + (3,))
 
 
+@static_function
 def _sh_terms(key):
     from .array_api import sparse_sh_terms
 
     return sparse_sh_terms(key)
 
 
-def _spherical_harmonics_sparse(vectors, ls, factors, terms, normalize):
+def _spherical_harmonics_sparse(vectors, schedule, terms, normalize):
     """The same recursion as :func:`_spherical_harmonics`, one column at a time.
 
     Only the nonzero entries of each ``M_l`` (290 of 2424 up to ``l = 8``), all
@@ -847,7 +828,7 @@ def _spherical_harmonics_sparse(vectors, ls, factors, terms, normalize):
     from .array_api import sparse_sh_columns, unit_vectors
 
     x = unit_vectors(_Ops, vectors) if normalize else vectors
-    cols = sparse_sh_columns(_Ops, [x[..., j] for j in range(3)], ls, factors, terms)
+    cols = sparse_sh_columns(_Ops, [x[..., j] for j in range(3)], schedule, terms)
     # Stacked as rows, then transposed once: Inductor keeps the recursion's shared
     # terms in buffers, and a column stack then copies each of them into a column
     # of the (n, 81) output, one strided pass over the whole output per column
@@ -857,6 +838,7 @@ def _spherical_harmonics_sparse(vectors, ls, factors, terms, normalize):
     return torch.stack(cols, dim=0).movedim(0, -1).contiguous()
 
 
+@static_function
 def _sh_poly(key):
     from .array_api import sh_polynomial_terms
 
@@ -876,11 +858,6 @@ def _spherical_harmonics_polynomial(vectors, poly, normalize):
     return torch.stack(sh_polynomial_columns(_Ops, [x[..., j] for j in range(3)], poly), dim=-1)
 
 
-_opaque_schedule = None
-_opaque_constants = None
-_opaque_sh_terms = None
-_opaque_sh_poly = None
-_opaque_plan_id = None
 _grouped_forward_op = None
 _sh_forward_op = None
 
@@ -938,7 +915,7 @@ class TorchBackend(Backend):
 
     def _prepared(self, kind, key, like):
         if torch.compiler.is_compiling():
-            return _opaque_schedule(kind, key), _opaque_constants(kind, key, like.dtype, like.device)
+            return static_call(_schedule, kind, key), static_call(_constants, kind, key, like.dtype, like.device)
         return super()._prepared(kind, key, like)
 
     def tensor_product(self, plan, x1, x2, weights=None):
@@ -946,13 +923,13 @@ class TorchBackend(Backend):
 
         shared, batch = array_api.check_tp_inputs(self, plan, x1, x2, weights)
         if torch.compiler.is_compiling():
-            schedule = _opaque_schedule("tp", plan)
+            schedule = static_call(_schedule, "tp", plan)
             opaque = _forward_only_schedule(schedule) or (shared and _fully_connected_schedule(schedule))
             if opaque and not _needs_graph(*(a for a in (x1, x2, weights) if a is not None)):
                 # no autograd graph wanted: the eager forward-only kernels as one opaque op
-                return _grouped_forward_op(x1, x2, weights, _opaque_plan_id(plan), list(batch))
+                return _grouped_forward_op(x1, x2, weights, static_call(_plan_id, plan), list(batch))
         schedule, consts = self._prepared("tp", plan, x1)
-        if schedule[4] is None:
+        if schedule.grouped is None:
             return array_api.execute_tp(self, schedule, consts, x1, x2, weights, shared, batch)
         return _grouped_tp(self, schedule, consts, x1, x2, weights, shared, batch)
 
@@ -971,17 +948,17 @@ class TorchBackend(Backend):
         ls = array_api.check_sh_inputs(self, sh_plan, vectors, ls, normalization)
         key = (sh_plan.lmax, ls, normalization)
         if torch.compiler.is_compiling():
-            lmax, ls, factors = _opaque_schedule("sh", key)
+            schedule = static_call(_schedule, "sh", key)
             from .array_api import SH_POLYNOMIAL_LMAX
 
-            if lmax <= SH_POLYNOMIAL_LMAX:
-                return _spherical_harmonics_polynomial(vectors, _opaque_sh_poly(key), normalize)
+            if schedule.lmax <= SH_POLYNOMIAL_LMAX:
+                return _spherical_harmonics_polynomial(vectors, static_call(_sh_poly, key), normalize)
             if not _needs_graph(vectors):
                 # no autograd graph wanted: the eager in-place kernel as one opaque op
                 return _sh_forward_op(vectors, key[0], list(key[1]), normalization, bool(normalize))
-            return _spherical_harmonics_sparse(vectors, ls, factors, _opaque_sh_terms(key), normalize)
-        (lmax, ls, factors), mats = self._prepared("sh", key, vectors)
-        return _spherical_harmonics(vectors, lmax, ls, factors, mats, normalize)
+            return _spherical_harmonics_sparse(vectors, schedule, static_call(_sh_terms, key), normalize)
+        schedule, mats = self._prepared("sh", key, vectors)
+        return _spherical_harmonics(vectors, schedule, mats, normalize)
 
     def normal(self, seed, shape, dtype=None, device=None):
         if isinstance(seed, torch.Generator):
@@ -1027,20 +1004,14 @@ def make_backend() -> Backend:
     >>> make_backend()
     Backend('torch')
     """
-    global torch, _backend, _opaque_schedule, _opaque_constants, _opaque_sh_terms, _opaque_sh_poly, _Assemble, _SmallL
-    global _FullyConnected, _SphericalHarmonics
-    global _opaque_plan_id, _grouped_forward_op, _sh_forward_op
+    global torch, _backend, _Assemble, _SmallL, _FullyConnected, _SphericalHarmonics
+    global _grouped_forward_op, _sh_forward_op
     if _backend is None:
         import torch as _torch
         import array_api_compat.torch as xp
 
         torch = _torch
         _Assemble, _SmallL, _FullyConnected, _SphericalHarmonics = _layout_functions()
-        _opaque_schedule = torch.compiler.assume_constant_result(_schedule)
-        _opaque_constants = torch.compiler.assume_constant_result(_constants)
-        _opaque_sh_terms = torch.compiler.assume_constant_result(_sh_terms)
-        _opaque_sh_poly = torch.compiler.assume_constant_result(_sh_poly)
-        _opaque_plan_id = torch.compiler.assume_constant_result(_plan_id)
         _grouped_forward_op = _grouped_forward_custom_op()
         _sh_forward_op = _sh_forward_custom_op()
         _backend = TorchBackend("torch", xp, ops=_Ops)
