@@ -1,7 +1,7 @@
 """Native fast paths of the backends against the float64 NumPy references.
 
 The fast paths regroup the channelwise ("uvu", ``mul2 == 1``) paths of a plan
-(``array_api._group_channelwise``) and run them with framework-specific code:
+(``e3xp.core.schedule``: ``GroupedSchedule``) and run them with framework-specific code:
 ``torch.split`` + transposed batched matmuls on torch, fused multiply-adds
 written in place with a ``custom_jvp`` on JAX, the standard grouped matmuls
 elsewhere. Every one is checked against ``execute_plan_reference`` (``np.einsum``
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from e3xp.backends import available_backends, get_backend
-from e3xp.backends.array_api import prepare
+from e3xp.core.schedule import prepare
 from e3xp.core import plans as P
 
 HAS = {name: importlib.util.find_spec(name) is not None for name in ("torch", "jax")}
@@ -49,20 +49,19 @@ def test_grouping_of_channelwise_plans():
     """All MACE paths are grouped, in output order, and adjacent paths share a group."""
     plan = _plans()["mace"]
     schedule, _ = prepare("tp", plan)
-    segs = schedule[4][1]
-    assert all(seg[0] == "grp" for seg in segs)
-    assert sum(seg[5] for seg in segs) == len(plan.paths)
-    assert any(seg[5] > 1 for seg in segs)  # e.g. 1o x 0e -> 1o and 1o x 2e -> 1o
-    kinds = {seg[0] for seg in prepare("tp", _plans()["mixed"])[0][4][1]}
-    assert kinds == {"grp", "blk"}
+    segs = schedule.grouped.segments
+    assert schedule.grouped.kinds == {"grp"}
+    assert sum(seg.n for seg in segs) == len(plan.paths)
+    assert any(seg.n > 1 for seg in segs)  # e.g. 1o x 0e -> 1o and 1o x 2e -> 1o
+    assert prepare("tp", _plans()["mixed"])[0].grouped.kinds == {"grp", "blk"}
     fc = _plans()["fc"]
-    segs = prepare("tp", fc)[0][4][1]
-    assert [seg[0] for seg in segs] == ["uvw"] * len(fc.irreps_out)
-    assert sum(len(seg[3]) for seg in segs) == len(fc.paths)
+    segs = prepare("tp", fc)[0].grouped.segments
+    assert [seg.kind for seg in segs] == ["uvw"] * len(fc.irreps_out)
+    assert sum(len(seg.entries) for seg in segs) == len(fc.paths)
     full = P.full_tensor_product_plan("2x0e+1o", "0e+1o")  # unweighted, one x2 channel: "cg" groups
-    assert {seg[0] for seg in prepare("tp", full)[0][4][1]} == {"cg"}
+    assert prepare("tp", full)[0].grouped.kinds == {"cg"}
     full2 = P.full_tensor_product_plan("2x0e+1o", "2x1o")  # two x2 channels: nothing grouped
-    assert prepare("tp", full2)[0][4] is None
+    assert prepare("tp", full2)[0].grouped is None
 
 
 @pytest.mark.parametrize("name", BACKENDS)
@@ -76,7 +75,7 @@ def test_unweighted_groups_match_reference(name):
         P.full_tensor_product_plan("4x2e", "2e", filter_ir_out="0e+2e+4e"),
     ]
     for plan in plans:
-        assert prepare("tp", plan)[0][4] is not None
+        assert prepare("tp", plan)[0].grouped is not None
         for shapes in (((6, plan.irreps_in1.dim), (6, plan.irreps_in2.dim)),
                        ((3, 1, plan.irreps_in1.dim), (4, plan.irreps_in2.dim))):
             x1, x2 = (rng.normal(size=s) for s in shapes)
@@ -165,8 +164,7 @@ def test_torch_unweighted_groups_autograd():
     gen = torch.Generator().manual_seed(8)
     for plan in (P.full_tensor_product_plan("3x0e+2x1o+2x2e", "0e+1o+2e+3o"),
                  P.full_tensor_product_plan("2x0e+1o", "0e+1o+2x1e")):
-        kinds = {seg[0] for seg in prepare("tp", plan)[0][4][1]}
-        assert "cg" in kinds
+        assert "cg" in prepare("tp", plan)[0].grouped.kinds
         args = [torch.randn(3, n, dtype=torch.float64, generator=gen, requires_grad=True)
                 for n in (plan.irreps_in1.dim, plan.irreps_in2.dim)]
         f = lambda a, b: be.tensor_product(plan, a, b)  # noqa: E731
@@ -209,7 +207,7 @@ def test_jax_unweighted_fast_path_derivatives(case):
     """Full products ("cg" segments) take the same custom_jvp path, without weights."""
     be = get_backend("jax")
     plan = P.full_tensor_product_plan("3x0e+2x1o+2x2e", "0e+1o+2e+3o")
-    assert {seg[0] for seg in prepare("tp", plan)[0][4][1]} == {"cg"}
+    assert prepare("tp", plan)[0].grouped.kinds == {"cg"}
     rng = np.random.default_rng(6)
     lead = _JAX_DERIVATIVE_SHAPES[case]
     np_args = [rng.normal(size=lead[0] + (plan.irreps_in1.dim,)), rng.normal(size=lead[1] + (plan.irreps_in2.dim,))]
@@ -262,7 +260,7 @@ def _check_jax_derivatives(be, plan, np_args, rng, vmap):
 @pytest.mark.parametrize("name", ["torch", "numpy"])
 def test_spherical_harmonics_blocks(monkeypatch, name):
     """The blocked harmonics equal the NumPy procedure across block edges: the in-place
-    form (no autograd: ``array_api.spherical_harmonics_in_place``) and, on torch, the
+    form (no autograd: ``harmonics.spherical_harmonics_in_place``) and, on torch, the
     differentiable one; empty batches too."""
     import importlib
 
@@ -271,7 +269,8 @@ def test_spherical_harmonics_blocks(monkeypatch, name):
     if not HAS.get(name, True):
         pytest.skip(f"{name} is not installed")
     be = get_backend(name)
-    monkeypatch.setattr(importlib.import_module(f"e3xp.backends.{name}"), "_SH_CHUNK", 4)  # 15 rows: 4 blocks
+    module = {"torch": "e3xp.backends.torch.harmonics", "numpy": "e3xp.backends.numpy"}[name]
+    monkeypatch.setattr(importlib.import_module(module), "SH_CHUNK", 4)  # 15 rows: 4 blocks
     rng = np.random.default_rng(8)
     v = rng.normal(size=(3, 5, 3))
     v[1, 2] = 0.0  # the zero vector goes through the guarded branch
@@ -298,15 +297,15 @@ def test_spherical_harmonics_blocks(monkeypatch, name):
 @pytest.mark.parametrize("chunk", [4, 16384])
 def test_torch_spherical_harmonics_hand_written_gradient(monkeypatch, chunk):
     """The eager harmonics under autograd (``SphericalHarmonics``: in-place blocks and
-    ``_spherical_harmonics_vjp``) have the differentiable form's gradient, at the zero
+    ``harmonics_vjp``) have the differentiable form's gradient, at the zero
     vector, across block edges and for empty batches; degree 0 alone has a zero
     gradient; gradcheck and gradgradcheck (the double backward recomputes the graph)."""
     import torch
 
-    import e3xp.backends.torch as tb
+    import e3xp.backends.torch.harmonics as th
     from e3xp.core.spherical_harmonics import spherical_harmonics_plan
 
-    monkeypatch.setattr(tb, "_SH_CHUNK", chunk)
+    monkeypatch.setattr(th, "SH_CHUNK", chunk)
     be = get_backend("torch")
     gen = torch.Generator().manual_seed(12)
     cases = ((0, [0], "component", True), (1, [0, 1], "norm", True), (3, [0, 1, 2, 3], "component", True),
@@ -320,8 +319,8 @@ def test_torch_spherical_harmonics_hand_written_gradient(monkeypatch, chunk):
             v.requires_grad_(True)
             out = be.spherical_harmonics(shp, v, ls, normalize, normalization)
             assert type(out.grad_fn).__name__ == "SphericalHarmonicsBackward"
-            (_, ls_t, factors), mats = be._prepared("sh", (lmax, tuple(ls), normalization), v)
-            ref = tb._spherical_harmonics_graph(v, lmax, ls_t, factors, mats, normalize)
+            schedule, mats = be._prepared("sh", (lmax, tuple(ls), normalization), v)
+            ref = th.harmonics_graph(v, schedule, mats, normalize)
             assert _err(out.detach().numpy(), ref.detach().numpy()) < 1e-12
             g = torch.randn(out.shape, dtype=torch.float64, generator=gen)
             (got,) = torch.autograd.grad(out, v, g)
@@ -376,14 +375,14 @@ def test_torch_grouped_forward_only_and_second_derivatives():
 @pytest.mark.skipif(not HAS["torch"], reason="torch is not installed")
 @pytest.mark.parametrize("chunk", [1, 200])
 def test_torch_forward_only_chunks_of_rows(monkeypatch, chunk):
-    """The no-grad channelwise / full products by chunks of rows (``_TP_CHUNK`` floats of a
+    """The no-grad channelwise / full products by chunks of rows (``TP_CHUNK`` floats of a
     block's product: 1 gives one row per chunk, 200 a few rows and a short last chunk)
     equal the reference, with broadcast batches and shared weights."""
     import torch
 
-    import e3xp.backends.torch as tb
+    import e3xp.backends.torch.kernels as tk
 
-    monkeypatch.setattr(tb, "_TP_CHUNK", chunk)
+    monkeypatch.setattr(tk, "TP_CHUNK", chunk)
     be = get_backend("torch")
     gen = torch.Generator().manual_seed(9)
     for key, plan in _plans().items():
@@ -404,7 +403,7 @@ def test_torch_fully_connected_hand_written_gradients():
     backward (recomputed through the differentiable form) equals that form's too."""
     import torch
 
-    import e3xp.backends.torch as tb
+    from e3xp.backends.torch.autograd import grouped_graph
 
     be = get_backend("torch")
     plan = _plans()["fc"]
@@ -415,7 +414,7 @@ def test_torch_fully_connected_hand_written_gradients():
         out = be.tensor_product(plan, *leaves)
         assert type(out.grad_fn).__name__ == "FullyConnectedBackward"
         schedule, consts = be._prepared("tp", plan, leaves[0])
-        ref = tb._grouped_tp_graph(be, schedule, consts, *leaves, True, tuple(out.shape[:-1]))
+        ref = grouped_graph(be, schedule, consts, *leaves, True, tuple(out.shape[:-1]))
         assert _err(out.detach().numpy(), ref.detach().numpy()) < 1e-12
         for g in (torch.randn(out.shape, dtype=torch.float64, generator=gen), torch.ones(()).expand(out.shape)):
             for inputs in (leaves, leaves[1:]):
@@ -478,6 +477,9 @@ def test_jax_spherical_harmonics_fast_paths_match_generic(path):
 
     import e3xp.backends.jax as jb
     from e3xp.backends import array_api
+    from e3xp.backends.harmonics import SH_POLYNOMIAL_LMAX
+    from e3xp.backends.jax.harmonics import SH_SPARSE_LMAX
+    from e3xp.backends.validation import _ls_tuple
     from e3xp.core.spherical_harmonics import evaluate_plan_numpy, spherical_harmonics_plan
 
     be = get_backend("jax")
@@ -485,24 +487,24 @@ def test_jax_spherical_harmonics_fast_paths_match_generic(path):
     v = rng.normal(size=(3, 5, 3))
     v[1, 2] = 0.0  # the zero vector goes through the guarded branch
     if path == "dense":  # every case's largest degree above the sparse threshold
-        top = jb._SH_SPARSE_LMAX + 3
+        top = SH_SPARSE_LMAX + 3
         shp = spherical_harmonics_plan(top)
         cases = (([0, 3, 1, top], True, "component"), (top, False, "norm"), ([top], True, "integral"),
                  ([top - 2, 0], True, "norm"))
     elif path == "sparse":  # largest degrees between the two thresholds
-        top = jb._SH_SPARSE_LMAX
-        assert top > array_api.SH_POLYNOMIAL_LMAX
+        top = SH_SPARSE_LMAX
+        assert top > SH_POLYNOMIAL_LMAX
         shp = spherical_harmonics_plan(top)
         cases = (([0, 3, 1, top], True, "component"), (top, False, "norm"), ([top, 2], True, "integral"),
-                 ([array_api.SH_POLYNOMIAL_LMAX + 1, 0], True, "norm"))
+                 ([SH_POLYNOMIAL_LMAX + 1, 0], True, "norm"))
     else:
-        shp = spherical_harmonics_plan(jb._SH_SPARSE_LMAX)
-        top = array_api.SH_POLYNOMIAL_LMAX
+        shp = spherical_harmonics_plan(SH_SPARSE_LMAX)
+        top = SH_POLYNOMIAL_LMAX
         cases = (([0, top, 1], True, "component"), (2, False, "norm"), ([top], True, "integral"),
                  (0, True, "norm"))
     for ls, normalize, normalization in cases:
         ref = evaluate_plan_numpy(shp, v, ls, normalize=normalize, normalization=normalization)
-        fast = lambda x: jb._spherical_harmonics(be, shp, x, array_api._ls_tuple(ls), normalize, normalization)
+        fast = lambda x: jb.spherical_harmonics(be, shp, x, _ls_tuple(ls), normalize, normalization)
         gen = lambda x: array_api.spherical_harmonics(be, shp, x, ls, normalize, normalization)
         out = jax.jit(fast)(jnp.asarray(v))
         assert out.shape == ref.shape
@@ -555,7 +557,7 @@ def test_sh_polynomials_match_legendre_reference(ls, normalization):
     """The explicit polynomials of ``sh_polynomial_terms`` against the independent
     associated-Legendre reference, on non-unit vectors without normalising (each Y_l
     is then homogeneous of degree l) and on unit vectors."""
-    from e3xp.backends.array_api import sh_polynomial_columns, sh_polynomial_terms
+    from e3xp.backends.harmonics import sh_polynomial_columns, sh_polynomial_terms
     from e3xp.core.spherical_harmonics import spherical_harmonics_reference
 
     class _NumpyOps:
@@ -571,7 +573,7 @@ def test_sh_polynomials_match_legendre_reference(ls, normalization):
 
 @pytest.mark.skipif(not HAS["torch"], reason="torch is not installed")
 def test_torch_shared_linear_forward_only_autograd_and_compile():
-    """The shared-weight torch Linear (``_linear_shared``): two output blocks fed by two
+    """The shared-weight torch Linear (``kernels.linear_shared``): two output blocks fed by two
     inputs each, one fed by none (zeros), scalar biases, a 2-D batch; forward-only and
     autograd forms against the reference, vector-Jacobian products against its central
     differences (exact for a map affine in x and in (w, b)), second derivatives, compile."""
@@ -677,3 +679,69 @@ def test_torch_compiled_forward_only_uses_the_opaque_op():
         out = torch.compile(f, fullgraph=True, backend=recording_backend)(*leaves)
         assert out.requires_grad and _err(out.detach().numpy(), ref) < 1e-12
         assert not any("e3xp.grouped_forward" in t for t in seen[-1])
+
+
+def test_dispatch_decides_the_kernel():
+    """The one dispatch function per backend and operation: which kernel runs for a
+    schedule, shared weights or not, with or without an autograd graph, eager or compiled.
+    (That the chosen kernel really runs is checked above: grad_fn names, custom ops.)"""
+    plans = _plans()
+    sched = {key: prepare("tp", plan)[0] for key, plan in plans.items()}
+    sched["full"] = prepare("tp", P.full_tensor_product_plan("2x0e+1o", "0e+1o"))[0]
+    sched["ungrouped"] = prepare("tp", P.full_tensor_product_plan("2x0e+1o", "2x1o"))[0]
+    harm = {lmax: prepare("sh", (8, (0, lmax), "component"))[0] for lmax in (3, 5, 8)}
+
+    from e3xp.backends.numpy import tensor_product_path as numpy_path
+
+    assert {key: numpy_path(s) for key, s in sched.items()} == {
+        "mace": "generic", "mixed": "generic", "odd": "generic", "fc": "generic", "full": "per_path", "ungrouped": "generic"}
+    if HAS["torch"]:
+        from e3xp.backends.torch import harmonics_path, linear_path, tensor_product_path
+
+        # (shared, graph, compiling) -> path, per schedule
+        cases = [(False, False, False), (False, True, False), (True, False, False), (True, True, False),
+                 (False, False, True), (False, True, True), (True, False, True), (True, True, True)]
+        want = {
+            "mace": ["forward_only", "graph", "forward_only", "graph", "opaque", "graph", "opaque", "graph"],
+            "full": ["forward_only", "graph", "forward_only", "graph", "opaque", "graph", "opaque", "graph"],
+            "mixed": ["graph"] * 8,
+            "fc": ["graph", "graph", "fully_connected", "fully_connected_autograd", "graph", "graph", "opaque", "graph"],
+            "ungrouped": ["generic"] * 8,
+        }
+        for key, paths in want.items():
+            assert [tensor_product_path(sched[key], *c) for c in cases] == paths, key
+        assert [linear_path(*c) for c in cases] == ["generic"] * 2 + ["forward_only", "shared"] + ["generic"] * 2 + ["shared"] * 2
+        assert [harmonics_path(harm[l], g, c) for l in (3, 8) for g in (False, True) for c in (False, True)] == [
+            "in_place", "polynomial", "autograd", "polynomial", "in_place", "opaque", "autograd", "sparse"]
+    if HAS["jax"]:
+        from e3xp.backends.jax import harmonics_path, tensor_product_path
+
+        assert [tensor_product_path(sched[k], s) for k in ("mace", "full", "mixed", "fc", "ungrouped") for s in (False, True)] == [
+            "grouped", "grouped", "grouped", "grouped", "generic", "generic", "generic", "fully_connected", "generic", "generic"]
+        assert [harmonics_path(harm[l]) for l in (3, 5, 8)] == ["polynomial", "sparse", "dense"]
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_prepared_gives_schedule_and_constants_on_the_backend(name):
+    """``e3xp.backends.prepared``: the typed schedule and the float64 constants in the
+    requested dtype as arrays of the backend (for layers that hold them as buffers)."""
+    from e3xp.backends import prepared
+    from e3xp.core.schedule import HarmonicsSchedule, LinearSchedule, TensorProductSchedule
+    from e3xp.core.spherical_harmonics import spherical_harmonics_plan
+
+    be = get_backend(name)
+    plan = _plans()["mace"]
+    schedule, consts = prepared(plan, name, dtype="float32")
+    want_schedule, want = prepare("tp", plan)
+    assert isinstance(schedule, TensorProductSchedule) and schedule == want_schedule
+    assert len(consts) == len(want)
+    for c, w in zip(consts, want):
+        assert be.is_array(c) and c.dtype == be.float_dtype("float32")
+        assert np.array_equal(be.to_numpy(c), w.astype(np.float32))
+    schedule, consts = prepared(P.linear_plan("2x0e", "3x0e"), be, dtype="float64")
+    assert isinstance(schedule, LinearSchedule) and consts == ()
+    schedule, mats = prepared(spherical_harmonics_plan(3), be, dtype="float64", ls=[3, 1], normalization="norm")
+    assert isinstance(schedule, HarmonicsSchedule) and schedule.ls == (3, 1) and len(mats) == 3
+    assert np.array_equal(be.to_numpy(mats[2]), spherical_harmonics_plan(3).matrix(3))
+    with pytest.raises(TypeError, match="plan must be"):
+        prepared("1o", be)

@@ -68,7 +68,9 @@ def _typed_key(x):
 
 
 @_mark_constant
-def _static_slot(name: str, args: tuple) -> str:
+def _static_slot(name: str, *args) -> str:
+    # ``args`` as separate arguments, not one tuple: Dynamo hands a frozen dataclass
+    # (a plan) to a constant function as an argument, but cannot rebuild one inside a tuple
     key = (name, _typed_key(args))
     slot = _STATIC_NAMES.get(key)
     if slot is None:
@@ -93,7 +95,7 @@ def static_call(fn, *args):
     its arguments must not be Irreps (pass :func:`irreps_key` instead), since
     Dynamo cannot hand objects it built while tracing to a constant function.
     """
-    return getattr(_STATIC, _static_slot(fn._static_name, args))
+    return getattr(_STATIC, _static_slot(fn._static_name, *args))
 
 
 @static_function

@@ -1,9 +1,14 @@
 """Backends: the registry, inference of the backend from inputs, configuration.
 
-``import e3xp.backends`` imports no array framework; each backend module
+``import e3xp.backends`` imports no array framework; each backend package
 (:mod:`.numpy`, :mod:`.torch`, :mod:`.jax`, :mod:`.cupy`, and :mod:`.generic`
-for ``array_api_strict`` and any other compliant library) is imported on first
-use. The plan executors shared by all of them are in :mod:`.array_api`.
+for ``array_api_strict`` and any other compliant library) imports its framework
+at its top and is imported on first use. They execute the typed schedules of
+:mod:`e3xp.core.schedule`: the generic executor (:mod:`.array_api`) runs every
+segment kind, each framework package replaces some with native kernels.
+:mod:`.validation` checks the inputs for all of them; :mod:`.harmonics` holds the
+spherical-harmonics kernels they share. :func:`prepared` gives framework layers a
+plan's schedule and its constants on a backend.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import threading
+
+import numpy as np
 
 from .base import Backend, constant_cache
 from .config import get_default_backend, resolve_backend, set_backend, use_backend
@@ -26,6 +33,7 @@ __all__ = [
     "use_backend",
     "resolve_backend",
     "constant_cache",
+    "prepared",
 ]
 
 # name -> (module providing make_backend(), the framework module it needs)
@@ -271,3 +279,72 @@ def _convert(obj, target: Backend, dtype, device):
             out = target._to_device(out, device)
         return out
     return target._from_foreign(obj, dtype=cast, device=device)
+
+
+def prepared(plan, backend=None, device=None, dtype=None, *, ls=None, normalization="component"):
+    """The typed schedule of ``plan`` and its constants materialised on a backend.
+
+    For framework layers that keep a plan's constants themselves (torch modules
+    hold them as buffers, so that ``.to()`` and ``state_dict`` move them): the same
+    float64 constants the executors use, in ``dtype`` on ``device``, from the
+    bounded constant cache.
+
+    Parameters
+    ----------
+    plan : TensorProductPlan, LinearPlan or SphericalHarmonicsPlan
+    backend : str or Backend, optional
+        Default: the default backend (:func:`get_default_backend`).
+    device : optional
+        Default: the backend's default device.
+    dtype : str or backend dtype, optional
+        Default: the backend's default floating dtype.
+    ls : int or sequence of int, optional
+        Harmonics only: the degrees, in output order (an int means ``0..ls``);
+        default ``0..plan.lmax``.
+    normalization : {"component", "norm", "integral"}
+        Harmonics only.
+
+    Returns
+    -------
+    (schedule, constants)
+        A :class:`~e3xp.core.schedule.TensorProductSchedule`,
+        :class:`~e3xp.core.schedule.LinearSchedule` or
+        :class:`~e3xp.core.schedule.HarmonicsSchedule`, and a tuple of arrays of the
+        backend, indexed by the schedule's ``const`` / ``call`` fields (for the
+        harmonics, ``M_l`` at ``l - 1``).
+
+    Examples
+    --------
+    >>> from e3xp.core.plans import channelwise_tensor_product_plan
+    >>> schedule, consts = prepared(channelwise_tensor_product_plan("2x0e+1o", "0e+1o"), "numpy", dtype="float32")
+    >>> call = consts[schedule.grouped.call]  # the stacked CG matrix x2 @ Call multiplies by
+    >>> print(type(schedule).__name__, call.shape, call.dtype)
+    TensorProductSchedule (4, 40) float32
+    >>> from e3xp.core.spherical_harmonics import spherical_harmonics_plan
+    >>> schedule, mats = prepared(spherical_harmonics_plan(2), "numpy", ls=[2, 0])
+    >>> print(schedule.ls, [m.shape for m in mats], mats[0].dtype)
+    (2, 0) [(3, 3), (9, 5)] float64
+    """
+    from e3xp.core.plans import LinearPlan, TensorProductPlan
+    from e3xp.core.schedule import prepare
+    from e3xp.core.spherical_harmonics import SphericalHarmonicsPlan
+
+    from .validation import _ls_tuple
+
+    be = resolve_backend(backend)
+    if isinstance(plan, TensorProductPlan):
+        kind, key = "tp", plan
+    elif isinstance(plan, LinearPlan):
+        kind, key = "linear", plan
+    elif isinstance(plan, SphericalHarmonicsPlan):
+        kind, key = "sh", (plan.lmax, _ls_tuple(plan.lmax if ls is None else ls), normalization)
+    else:
+        raise TypeError(
+            f"plan must be a TensorProductPlan, LinearPlan or SphericalHarmonicsPlan, got {type(plan).__name__}"
+        )
+    schedule, np_constants = prepare(kind, key)
+    if dtype is None:
+        dtype = be.default_float_dtype(device)
+    like = be.asarray(np.zeros(0), dtype=dtype, device=device)
+    be.check_float(like, "dtype")
+    return schedule, be._constants(np_constants, like)

@@ -297,8 +297,8 @@ class Backend:
         )
 
     def _prepared(self, kind: str, key, like):
-        """(schedule, materialised constants) for a plan; see :mod:`.array_api`."""
-        from .array_api import prepare
+        """(schedule, materialised constants) for a plan; see :mod:`e3xp.core.schedule`."""
+        from e3xp.core.schedule import prepare
 
         schedule, np_constants = prepare(kind, key)
         return schedule, self._constants(np_constants, like)

@@ -1,12 +1,24 @@
-"""The NumPy backend: ``np.add.at`` for scatter sums, the shared executors otherwise."""
+"""The NumPy backend: ``np.add.at`` for scatter sums, the generic executor otherwise.
+
+Two choices differ from the generic executor, both made by
+:func:`tensor_product_path` / :meth:`NumpyBackend.spherical_harmonics` here: full
+products run path by path (NumPy runs a broadcast matmul of small matrices one
+BLAS call per matrix, so grouping them measured slower), and the harmonics run by
+blocks written in place (:func:`e3xp.backends.harmonics.spherical_harmonics_in_place`).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
-from .base import Backend
+from .. import array_api
+from ..base import Backend
+from ..harmonics import sh_selection, spherical_harmonics_in_place
+from ..validation import check_sh_inputs, check_tp_inputs
 
-__all__ = ["NumpyBackend", "make_backend"]
+__all__ = ["NumpyBackend", "make_backend", "tensor_product_path"]
 
 
 class NumpyDtypes:
@@ -30,7 +42,7 @@ class NumpyDtypes:
 
 
 class _InPlace:
-    """The ``out=`` calls of ``array_api.spherical_harmonics_in_place``."""
+    """The ``out=`` calls of :func:`~e3xp.backends.harmonics.spherical_harmonics_in_place`."""
 
     empty = staticmethod(lambda shape, like: np.empty(shape, dtype=like.dtype))
     mul = staticmethod(lambda a, b, out: np.multiply(a, b, out=out))
@@ -38,7 +50,21 @@ class _InPlace:
     rows = staticmethod(lambda x: np.ascontiguousarray(x.T))
 
 
-_SH_CHUNK = 16384  # rows per block of the harmonics: the intermediates stay in cache
+SH_CHUNK = 16384  # rows per block of the harmonics: the intermediates stay in cache
+
+
+def tensor_product_path(schedule) -> str:
+    """``"per_path"`` (the generic executor without its grouped segments) when the plan has
+    unweighted ``"cg"`` segments, else ``"generic"``.
+
+    Examples
+    --------
+    >>> from e3xp.core.plans import full_tensor_product_plan
+    >>> from e3xp.core.schedule import prepare
+    >>> tensor_product_path(prepare("tp", full_tensor_product_plan("2x0e", "1o"))[0])
+    'per_path'
+    """
+    return "per_path" if schedule.grouped is not None and "cg" in schedule.grouped.kinds else "generic"
 
 
 class NumpyBackend(NumpyDtypes, Backend):
@@ -66,34 +92,28 @@ class NumpyBackend(NumpyDtypes, Backend):
         return "cpu"
 
     def tensor_product(self, plan, x1, x2, weights=None):
-        from . import array_api
-
-        shared, batch = array_api.check_tp_inputs(self, plan, x1, x2, weights)
+        shared, batch = check_tp_inputs(self, plan, x1, x2, weights)
         schedule, consts = self._prepared("tp", plan, x1)
-        if schedule[4] is not None and any(seg[0] == "cg" for seg in schedule[4][1]):
+        if tensor_product_path(schedule) == "per_path":
             # NumPy runs a broadcast matmul of small matrices one BLAS call per
             # matrix: for unweighted full products the path-by-path contractions
-            # measured 2x faster (workload (a): 26 ms against 57 ms)
-            schedule = schedule[:4] + (None,)
+            # measured 2x faster
+            schedule = dataclasses.replace(schedule, grouped=None)
         return array_api.execute_tp(self, schedule, consts, x1, x2, weights, shared, batch)
 
     def spherical_harmonics(self, sh_plan, vectors, ls, normalize=True, normalization="component"):
-        """The recursion by blocks written in place (``array_api.spherical_harmonics_in_place``).
+        """The recursion by blocks written in place (:func:`~e3xp.backends.harmonics.spherical_harmonics_in_place`).
 
-        Against the standard executor (samples outermost: ``(n, 2l - 1, 3)`` outer
-        products and ``(n, 3 (2l - 1)) @ (3 (2l - 1), 2l + 1)`` products over the whole
-        array), measured on 10^6 vectors, float32, in one run: lmax 3 169 -> 66 ms,
-        lmax 8 2166 -> 296 ms.
+        Several times faster than the generic executor (samples outermost: ``(n, 2l -
+        1, 3)`` outer products and ``(n, 3 (2l - 1)) @ (3 (2l - 1), 2l + 1)`` products
+        over the whole array).
         """
-        from . import array_api
-
-        ls = array_api.check_sh_inputs(self, sh_plan, vectors, ls, normalization)
-        (lmax, ls, factors), mats = self._prepared("sh", (sh_plan.lmax, ls, normalization), vectors)
+        ls = check_sh_inputs(self, sh_plan, vectors, ls, normalization)
+        schedule, mats = self._prepared("sh", (sh_plan.lmax, ls, normalization), vectors)
         flat = np.reshape(vectors, (-1, 3))
-        sel = array_api.sh_selection(lmax, ls, factors).astype(flat.dtype)
+        sel = sh_selection(schedule).astype(flat.dtype)
         mats_t = [np.ascontiguousarray(m.T) for m in mats]
-        out = array_api.spherical_harmonics_in_place(_InPlace, self._ops, flat, lmax, mats_t, sel, normalize,
-                                                     _SH_CHUNK)
+        out = spherical_harmonics_in_place(_InPlace, self._ops, flat, schedule.lmax, mats_t, sel, normalize, SH_CHUNK)
         return out.reshape(tuple(vectors.shape[:-1]) + (sel.shape[1],))
 
     def _zeros(self, shape, like):

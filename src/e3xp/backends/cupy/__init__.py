@@ -1,19 +1,18 @@
-"""The CuPy backend: ``cupyx.scatter_add`` for scatter sums, the shared executors otherwise.
+"""The CuPy backend: ``cupyx.scatter_add`` for scatter sums, the generic executor otherwise.
 
-Imported only when the ``"cupy"`` backend is requested; it needs CuPy and a
-CUDA device.
+Imported (by the registry) only when the ``"cupy"`` backend is requested; it
+needs CuPy and a CUDA device. No segment kind has a native kernel here yet.
 """
 
 from __future__ import annotations
 
+import cupy
 import numpy as np
 
-from .base import Backend
-from .numpy import NumpyDtypes
+from ..base import Backend
+from ..numpy import NumpyDtypes
 
 __all__ = ["CupyBackend", "make_backend"]
-
-cupy = None  # the framework, bound by make_backend() so importing this module is free
 
 
 class CupyBackend(NumpyDtypes, Backend):
@@ -83,18 +82,15 @@ def make_backend() -> Backend:
     >>> make_backend()  # doctest: +SKIP
     Backend('cupy')
     """
-    global cupy, _backend
+    global _backend
     if _backend is None:
-        import cupy as _cupy
-
         try:
-            count = _cupy.cuda.runtime.getDeviceCount()
+            count = cupy.cuda.runtime.getDeviceCount()
         except Exception as e:  # noqa: BLE001 - CUDA driver errors come in many types
             raise ValueError(f"backend 'cupy' needs a CUDA device, but CUDA reports: {e}") from None
         if count == 0:
             raise ValueError("backend 'cupy' needs a CUDA device, but none is visible")
         import array_api_compat.cupy as xp
 
-        cupy = _cupy
         _backend = CupyBackend("cupy", xp)
     return _backend
