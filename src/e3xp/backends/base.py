@@ -304,6 +304,22 @@ class Backend:
         return schedule, self._constants(np_constants, like)
 
     # --- random ----------------------------------------------------------
+    def stop_gradient(self, x):
+        """``x`` as a constant for autodiff (torch ``detach``, JAX ``stop_gradient``).
+
+        For scale factors a result does not depend on mathematically (the
+        overflow-safe norms), whose derivative terms cancel only on paper.
+        Backends without autodiff return ``x`` itself.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from e3xp.backends import get_backend
+        >>> get_backend("numpy").stop_gradient(np.ones(2))
+        array([1., 1.])
+        """
+        return x
+
     def normal(self, seed, shape, dtype=None, device=None):
         """Standard normal samples of ``shape``.
 

@@ -235,9 +235,14 @@ def sh_block_rows(io, ops, x, lmax, mats_t, ys, outer, normalize):
     nb = x.shape[0]
     v, den = io.rows(x), None  # (3, nb)
     if normalize:  # unit_vectors on the rows: long contiguous passes, not (nb, 3) ones
+        # scaled by the largest |component| first, so |x|^2 neither overflows nor underflows
+        m = ops.maximum(ops.maximum(ops.abs(v[0]), ops.abs(v[1])), ops.abs(v[2]))
+        m = ops.where(m > 0, m, ops.ones_like(m))
+        v = v / ops.expand_dims(m, axis=0)
         r2 = v[0] * v[0] + v[1] * v[1] + v[2] * v[2]
-        den = ops.sqrt(ops.where(r2 > 0, r2, ops.ones_like(r2)))
-        v = v / ops.expand_dims(den, axis=0)
+        d = ops.sqrt(ops.where(r2 > 0, r2, ops.ones_like(r2)))
+        v = v / ops.expand_dims(d, axis=0)
+        den = m * d
     ys[0] = 1.0
     for l in range(1, lmax + 1):
         o = ops.reshape(outer[: 3 * (2 * l - 1) * nb], (2 * l - 1, 3, nb))
@@ -246,11 +251,30 @@ def sh_block_rows(io, ops, x, lmax, mats_t, ys, outer, normalize):
     return v, den
 
 
-def unit_vectors(ops, x):
+def unit_vectors(ops, x, stop_gradient=None):
     """``x / |x|`` along the last axis; the zero vector stays zero with a finite gradient.
 
-    The untaken branch of the ``where`` is a constant, so the gradient at
-    ``x = 0`` is finite (zero), as e3nn's and e3nn-jax's harmonics give.
+    ``x`` is first divided by its largest ``|component|`` ``m``, so that ``|x|^2``
+    neither overflows (``|x| ~ 1e200``, or ``1e20`` in float32) nor underflows
+    (``1e-170``, ``1e-23`` in float32) where ``x / |x|`` is perfectly representable.
+    ``stop_gradient`` (the framework's, when it has autodiff) freezes ``m``: for
+    every fixed ``m > 0`` the result is exactly ``x / |x|``, so the derivatives stay
+    exact, while differentiating through ``m`` would form ``x / m^2``, which
+    overflows for tiny vectors. The untaken branches of the ``where`` are
+    constants, so the gradient at ``x = 0`` is finite (the identity), as e3nn's and
+    e3nn-jax's harmonics give.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> unit_vectors(np, np.array([[1e200, 0.0, 0.0], [0.0, 3e-200, 4e-200], [0.0, 0.0, 0.0]]))
+    array([[1. , 0. , 0. ],
+           [0. , 0.6, 0.8],
+           [0. , 0. , 0. ]])
     """
+    m = ops.max(ops.abs(x), axis=-1, keepdims=True)
+    if stop_gradient is not None:
+        m = stop_gradient(m)
+    x = x / ops.where(m > 0, m, ops.ones_like(m))
     r2 = ops.sum(x * x, axis=-1, keepdims=True)
     return x / ops.sqrt(ops.where(r2 > 0, r2, ops.ones_like(r2)))

@@ -439,6 +439,15 @@ def clebsch_gordan(l1: int, l2: int, l3: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=None)
 def _clebsch_gordan_cached(l1: int, l2: int, l3: int) -> np.ndarray:
+    return clebsch_gordan_uncached(l1, l2, l3)
+
+
+def clebsch_gordan_uncached(l1: int, l2: int, l3: int) -> np.ndarray:
+    """:func:`clebsch_gordan` for valid degrees, computed afresh and not kept in its cache.
+
+    For callers that keep a transformed copy of their own (the harmonics' recursion
+    matrices): caching the tensor too would hold its memory twice.
+    """
     c = np.zeros((2 * l1 + 1, 2 * l2 + 1, 2 * l3 + 1), dtype=np.float64)
     for num, den, entries in _real_cg_orbits(l1, l2, l3):
         x = _sqrt_ratio_to_float(num, den)

@@ -252,9 +252,11 @@ def _recursion_matrix(l: int) -> np.ndarray:
         m = math.sqrt(3.0) * np.eye(3)
     else:
         # Imported here so importing this module stays cheap and cycle-free.
-        from e3xp.core.clebsch_gordan import clebsch_gordan
+        from e3xp.core.clebsch_gordan import clebsch_gordan_uncached
 
-        c = clebsch_gordan(l - 1, 1, l)
+        # Uncached: the plan keeps M_l itself, a second copy of the CG tensor would
+        # double the memory of high degrees (l = 200: 260 MB each).
+        c = clebsch_gordan_uncached(l - 1, 1, l)
         # At v = e_y the input y_{l-1} is sqrt(2l-1) times the middle basis
         # vector, and so must the output be sqrt(2l+1) times its middle one;
         # by symmetry about y, CG[l-1, 1, :] is nonzero only in the middle.

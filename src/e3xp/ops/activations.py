@@ -64,7 +64,10 @@ def norm(x, squared: bool = False, per_irrep: bool = True) -> IrrepsArray:
         # gradient at a = 0 is 0, not NaN (m -> 1 there, s -> 1 under the sqrt).
         # An inf or NaN component is left unscaled (inf / inf would make a NaN of
         # an infinite norm) and propagates: the norm is inf or NaN.
-        m = _no_gradient(xp.max(xp.abs(a), axis=-1))
+        # The scale is frozen for autodiff (x.backend.stop_gradient): the norm does
+        # not depend on it, and differentiating through it forms a / m**2, which
+        # overflows for |a| ~ 1e-200 and turns the gradient into NaN.
+        m = x.backend.stop_gradient(xp.max(xp.abs(a), axis=-1))
         nonzero = m != 0  # True for NaN too
         m = xp.where(nonzero & xp.isfinite(m), m, xp.ones_like(m))
         b = a / xp.expand_dims(m, axis=-1)
@@ -76,23 +79,6 @@ def norm(x, squared: bool = False, per_irrep: bool = True) -> IrrepsArray:
         return IrrepsArray("0e", xp.expand_dims(f(x.array), axis=-1))
     irreps = Irreps([(mul, "0e") for mul, _ in x.irreps])
     return x._from_chunks(irreps, [xp.expand_dims(f(c), axis=-1) for c in x.chunks])
-
-
-def _no_gradient(v):
-    """``v`` as a constant for autodiff (torch ``detach``, JAX ``stop_gradient``).
-
-    For the scale of :func:`norm`: ``m * sqrt(sum((a / m)**2))`` equals ``|a|`` for
-    every fixed ``m > 0``, so freezing ``m`` leaves every derivative in ``a`` exact,
-    while differentiating through ``m`` adds terms that cancel only on paper:
-    ``a / m**2`` overflows for ``|a| ~ 1e-200`` and turns the gradient into NaN.
-    Frameworks without autodiff have nothing to stop.
-    """
-    if hasattr(v, "detach") and hasattr(v, "requires_grad"):  # torch
-        return v.detach()
-    jax = sys.modules.get("jax")
-    if jax is not None and isinstance(v, jax.Array):  # tracers included
-        return jax.lax.stop_gradient(v)
-    return v
 
 
 # --------------------------------------------------------------------------- activations

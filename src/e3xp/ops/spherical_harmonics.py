@@ -130,6 +130,12 @@ def spherical_harmonics(irreps_out, input, normalize: bool = True, normalization
         any backend, taken as ``1o``.
     normalize : bool
         Evaluate on ``x / |x|`` (True) or the homogeneous polynomials (False).
+        ``x / |x|`` is formed from ``x`` scaled by its largest component, so huge
+        and tiny vectors (``1e200``, ``1e-200``; ``1e20``, ``1e-23`` in float32)
+        give the harmonics of their direction, with exact gradients. The zero
+        vector gives ``Y_0`` only, with a finite gradient. Subnormal inputs work
+        on every backend except JAX on CPU, where XLA flushes them to zero (the
+        zero vector's harmonics).
     normalization : {"component", "norm", "integral"}
         ``"component"``: ``|Y_l|^2 = 2l + 1`` on the unit sphere.
 
@@ -137,6 +143,15 @@ def spherical_harmonics(irreps_out, input, normalize: bool = True, normalization
     -------
     IrrepsArray
         On the input's backend, with its dtype.
+
+    Notes
+    -----
+    Cost of high degrees: the recursion keeps one matrix ``(3 (2l - 1), 2l + 1)``
+    per degree up to ``lmax``, about ``32 lmax^3`` bytes in float64, computed
+    once (exactly, from the Clebsch-Gordan coefficients) and kept for the
+    process, plus one copy per other dtype and device it runs in. Measured on
+    numpy: ``lmax = 100`` holds 42 MB (91 MB peak while building, 4 s), ``lmax =
+    200`` 267 MB (655 MB peak, 25 s).
 
     Raises
     ------

@@ -119,6 +119,9 @@ class JaxBackend(Backend):
             return jnp.asarray(host)
         return jax.device_put(host, like.device)
 
+    def stop_gradient(self, x):
+        return jax.lax.stop_gradient(x)
+
     def normal(self, seed, shape, dtype=None, device=None):
         from ..base import _check_shape, _is_jax_key
 
@@ -220,7 +223,7 @@ def spherical_harmonics(be, plan, vectors, ls, normalize, normalization):
     ls = check_sh_inputs(be, plan, vectors, ls, normalization)
     key = (plan.lmax, ls, normalization)
     schedule, mats = prepare("sh", key)
-    x = unit_vectors(jnp, vectors) if normalize else vectors
+    x = unit_vectors(jnp, vectors, jax.lax.stop_gradient) if normalize else vectors
     path = harmonics_path(schedule)
     if path == "dense":
         return dense_harmonics(schedule, mats)(x)

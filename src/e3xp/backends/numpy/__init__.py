@@ -120,7 +120,9 @@ class NumpyBackend(NumpyDtypes, Backend):
         return np.zeros(tuple(shape), dtype=like.dtype)
 
     def _materialize(self, np_array, like):
-        out = np.array(np_array, dtype=like.dtype)
+        # No copy when the dtype already matches: the core's constants are read-only
+        # float64, and a copy would hold the memory of high-degree harmonics twice.
+        out = np.asarray(np_array, dtype=like.dtype)
         out.setflags(write=False)  # shared through the cache
         return out
 

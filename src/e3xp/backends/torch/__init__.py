@@ -223,6 +223,9 @@ class TorchBackend(Backend):
             return harmonics_forward(vectors, schedule, mats, normalize)
         return SphericalHarmonics.apply(schedule, mats, normalize, vectors)
 
+    def stop_gradient(self, x):
+        return x.detach()
+
     def normal(self, seed, shape, dtype=None, device=None):
         if isinstance(seed, torch.Generator):
             from ..base import _check_shape

@@ -44,7 +44,7 @@ def harmonics_graph(vectors, schedule, mats, normalize):
     blocked = flat.shape[0] > SH_CHUNK and not torch.compiler.is_compiling()
     for x in torch.split(flat, SH_CHUNK, dim=0) if blocked else (flat,):
         if normalize:
-            x = unit_vectors(Ops, x)
+            x = unit_vectors(Ops, x, Ops.stop_gradient)
         v = x.transpose(0, 1).contiguous()  # (3, n)
         ys = [torch.ones_like(v[:1])]
         for l in range(1, schedule.lmax + 1):
@@ -145,7 +145,7 @@ def harmonics_sparse(vectors, schedule, terms, normalize):
     keeps the dense, blocked form, which measured faster there (one kernel launch
     per degree instead of one per term).
     """
-    x = unit_vectors(Ops, vectors) if normalize else vectors
+    x = unit_vectors(Ops, vectors, Ops.stop_gradient) if normalize else vectors
     cols = sparse_sh_columns(Ops, [x[..., j] for j in range(3)], schedule, terms)
     # Stacked as rows, then transposed once: Inductor keeps the recursion's shared
     # terms in buffers, and a column stack then copies each of them into a column
@@ -162,7 +162,7 @@ def harmonics_polynomial(vectors, poly, normalize):
     against the recursion's 35 terms of two multiplies each, with which Inductor
     split the evaluation into three loops, two of them recomputing the shared terms.
     """
-    x = unit_vectors(Ops, vectors) if normalize else vectors
+    x = unit_vectors(Ops, vectors, Ops.stop_gradient) if normalize else vectors
     return torch.stack(sh_polynomial_columns(Ops, [x[..., j] for j in range(3)], poly), dim=-1)
 
 
