@@ -14,7 +14,17 @@ Conventions (those of e3nn / e3nn-jax):
 
 Every function works in float64 on numpy arrays, batched over leading axes with
 broadcasting between its arguments. Matrices have shape ``(..., 3, 3)``,
-quaternions ``(..., 4)``, axes and points ``(..., 3)``.
+quaternions ``(..., 4)``, axes, points and log coordinates ``(..., 3)``.
+
+As a drop-in for e3nn-jax's functions of the same names and arguments: results
+are NumPy (float64 unless a ``dtype`` is asked of a ``rand_*`` / ``identity_*``
+function), never JAX or torch arrays, because ``e3xp.core`` imports no
+framework. Inputs may be anything ``numpy.asarray`` reads (lists, NumPy, CPU
+torch tensors without grad, concrete JAX arrays); a JAX tracer or a tensor that
+requires grad is refused with a TypeError, so these functions are not
+differentiable and not jit-traceable. Conversions are accurate to rounding near
+0 and near pi (atan2 forms, Shepperd's method), where e3nn-jax's ``arccos``
+forms lose up to half the digits; other differences are noted per function.
 """
 
 from __future__ import annotations
@@ -83,8 +93,11 @@ __all__ = [
 def _real(x, name: str) -> np.ndarray:
     try:
         a = np.asarray(x)
-    except Exception as exc:  # e.g. a JAX typed key, an exotic object
-        raise TypeError(f"{name} must be a real number or array, got {x!r}") from exc
+    except Exception as exc:  # e.g. a JAX tracer, a tensor requiring grad, a non-CPU array
+        raise TypeError(
+            f"{name} must be a real number or an array NumPy can read (e3xp.core computes "
+            f"rotations in NumPy on the CPU), got {x!r}"
+        ) from exc
     if a.dtype.kind not in "iuf":
         raise TypeError(
             f"{name} must be a real number or array (int or float dtype), "
