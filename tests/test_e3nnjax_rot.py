@@ -465,3 +465,44 @@ def test_su2_clebsch_gordan_properties():
 def test_bad_input_names_the_argument(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+# --------------------------------------------------------------------------- equivariance (e3xp.testing)
+
+
+def test_log_coordinates_are_axial_vectors_under_O3():
+    """Rotating space conjugates a rotation: its log coordinates transform as 1e."""
+    from e3xp.testing import assert_equivariant
+
+    rng = np.random.default_rng(40)
+    v1 = e3xp.IrrepsArray("1e", special_log_coordinates(rng, 24)[:: 3][:8] * 0.9)
+    v2 = e3xp.IrrepsArray("1e", e3xp.rand_log_coordinates(41, (8,)))
+
+    def compose(a, b):
+        return e3xp.IrrepsArray("1e", e3xp.compose_log_coordinates(a.array, b.array))
+
+    def through_matrix(a):
+        return e3xp.IrrepsArray("1e", e3xp.matrix_to_log_coordinates(e3xp.log_coordinates_to_matrix(a.array)))
+
+    def through_angles(a):
+        return e3xp.IrrepsArray("1e", e3xp.angles_to_log_coordinates(*e3xp.log_coordinates_to_angles(a.array)))
+
+    def angle_between(a, b):
+        return e3xp.IrrepsArray("0e", e3xp.rotation_angle_from_log_coordinates(a.array, b.array)[..., None])
+
+    assert_equivariant(compose, v1, v2, atol=1e-11)
+    assert_equivariant(through_matrix, v1, atol=1e-11)
+    assert_equivariant(through_angles, v1, atol=1e-11)
+    assert_equivariant(angle_between, v1, v2, atol=1e-11)
+
+
+def test_D_from_log_coordinates_is_conjugation_equivariant():
+    # D(R v) = D(R) D(v) D(R)^T for proper R: the representation of a conjugated rotation
+    v = e3xp.rand_log_coordinates(42, (6,))
+    R = e3xp.rand_matrix(43, (6,))
+    Rv = np.einsum("nij,nj->ni", R, v)
+    for l in (1, 2, 3):
+        ir = Irrep(l, 1)
+        DR = ir.D_from_matrix(R)
+        np.testing.assert_allclose(ir.D_from_log_coordinates(Rv), DR @ ir.D_from_log_coordinates(v) @ np.swapaxes(DR, -1, -2),
+                                   atol=1e-12)
