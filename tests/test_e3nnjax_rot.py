@@ -16,7 +16,6 @@ import e3xp
 from e3xp import Irrep, Irreps
 from e3xp.core.clebsch_gordan import change_basis_real_to_complex
 
-TOL = 1e-12
 
 
 # --------------------------------------------------------------------------- helpers
@@ -280,7 +279,8 @@ def test_transform_by_log_coordinates_equals_transform_by_matrix():
                                atol=1e-13)
     # one rotation for all rows broadcasts; a bad shape names the argument
     assert x.transform_by_log_coordinates(v[0]).shape == (4, 12)
-    with pytest.raises(ValueError, match=r"transform_by_log_coordinates: log_coordinates must have shape \(\.\.\., 3\)"):
+    msg = r"transform_by_log_coordinates: log_coordinates must have shape \(\.\.\., 3\)"
+    with pytest.raises(ValueError, match=msg):
         x.transform_by_log_coordinates(np.zeros(4))
     with pytest.raises(ValueError, match="transform_by_log_coordinates: the rotations' batch shape"):
         x.transform_by_log_coordinates(np.zeros((3, 3)))
@@ -443,7 +443,8 @@ def test_su2_clebsch_gordan_properties():
 @pytest.mark.parametrize(
     "call, exc, match",
     [
-        (lambda: e3xp.log_coordinates_to_matrix(np.zeros(4)), ValueError, r"log_coordinates must have shape \(\.\.\., 3\)"),
+        (lambda: e3xp.log_coordinates_to_matrix(np.zeros(4)), ValueError,
+         r"log_coordinates must have shape \(\.\.\., 3\)"),
         (lambda: e3xp.log_coordinates_to_quaternion("x"), TypeError, "log_coordinates must be a real number"),
         (lambda: e3xp.compose_log_coordinates(np.zeros(3), np.zeros(2)), ValueError, "log2 must have shape"),
         (lambda: e3xp.inverse_log_coordinates(np.zeros(2)), ValueError, "log must have shape"),
@@ -506,5 +507,5 @@ def test_D_from_log_coordinates_is_conjugation_equivariant():
     for l in (1, 2, 3):
         ir = Irrep(l, 1)
         DR = ir.D_from_matrix(R)
-        np.testing.assert_allclose(ir.D_from_log_coordinates(Rv), DR @ ir.D_from_log_coordinates(v) @ np.swapaxes(DR, -1, -2),
-                                   atol=1e-12)
+        conjugated = DR @ ir.D_from_log_coordinates(v) @ np.swapaxes(DR, -1, -2)
+        np.testing.assert_allclose(ir.D_from_log_coordinates(Rv), conjugated, atol=1e-12)
