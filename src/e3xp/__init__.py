@@ -64,6 +64,33 @@ from .ops.scatter import index_add, scatter_sum
 from .ops.radial import bessel, poly_envelope, soft_envelope, soft_one_hot_linspace, soft_unit_step, sus
 from .ops.weighted import ChannelwiseTensorProduct, FullyConnectedTensorProduct
 
+# --- issue 15, rotations slice: e3nn-jax's log coordinates, identities, rotation
+# angles, so(3) / SU(2) generators and SU(2) Clebsch-Gordan coefficients.
+from .core.rotations import (
+    angles_to_log_coordinates,
+    axis_angle_to_log_coordinates,
+    compose_log_coordinates,
+    identity_angles,
+    identity_log_coordinates,
+    identity_quaternion,
+    inverse_log_coordinates,
+    log_coordinates_to_angles,
+    log_coordinates_to_axis_angle,
+    log_coordinates_to_matrix,
+    log_coordinates_to_quaternion,
+    matrix_to_log_coordinates,
+    quaternion_to_log_coordinates,
+    rand_log_coordinates,
+    rotation_angle_from_angles,
+    rotation_angle_from_axis_angle,
+    rotation_angle_from_log_coordinates,
+    rotation_angle_from_matrix,
+    rotation_angle_from_quaternion,
+)
+from .core.su2 import su2_clebsch_gordan, su2_generators
+from .core.wigner import generators
+# --- end of the rotations slice
+
 __version__ = "0.1.0.dev0"
 
 __all__ = [
@@ -134,4 +161,28 @@ __all__ = [
     "backend_of",
     "to_backend",
     "testing",
+    # --- issue 15, rotations slice
+    "angles_to_log_coordinates",
+    "axis_angle_to_log_coordinates",
+    "quaternion_to_log_coordinates",
+    "matrix_to_log_coordinates",
+    "log_coordinates_to_angles",
+    "log_coordinates_to_axis_angle",
+    "log_coordinates_to_matrix",
+    "log_coordinates_to_quaternion",
+    "compose_log_coordinates",
+    "inverse_log_coordinates",
+    "identity_log_coordinates",
+    "rand_log_coordinates",
+    "identity_angles",
+    "identity_quaternion",
+    "rotation_angle_from_angles",
+    "rotation_angle_from_axis_angle",
+    "rotation_angle_from_log_coordinates",
+    "rotation_angle_from_matrix",
+    "rotation_angle_from_quaternion",
+    "generators",
+    "su2_generators",
+    "su2_clebsch_gordan",
+    # --- end of the rotations slice
 ]

@@ -701,6 +701,28 @@ class IrrepsArray:
         batch = _parameter_batch(method, axis=axis.shape[:-1], angle=angle.shape, k=np.shape(k))
         return self._transform(lambda ir: ir.D_from_axis_angle(axis, angle, k), batch, method)
 
+    def transform_by_log_coordinates(self, log_coordinates, k=0) -> "IrrepsArray":
+        """Act with the rotation of log coordinates ``v`` (by ``|v|`` about ``v``), times parity^k.
+
+        ``log_coordinates`` has shape ``(..., 3)``; its batch shape and ``k``
+        broadcast with the leading shape of ``x``; it must be concrete (see
+        :meth:`transform_by_matrix`). The result keeps the dtype and backend of
+        ``x``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> x = IrrepsArray("1o", np.array([1.0, 0.0, 0.0]))
+        >>> np.round(x.transform_by_log_coordinates(np.array([0.0, 0.0, np.pi / 2])).array, 6) + 0.0
+        array([0., 1., 0.])
+        """
+        method = "transform_by_log_coordinates"
+        v = _to_numpy(log_coordinates, method, "log_coordinates")
+        if v.ndim < 1 or v.shape[-1] != 3:
+            raise ValueError(f"{method}: log_coordinates must have shape (..., 3), got {v.shape}")
+        batch = _parameter_batch(method, log_coordinates=v.shape[:-1], k=np.shape(k))
+        return self._transform(lambda ir: ir.D_from_log_coordinates(v, k), batch, method)
+
     # --- backends ---------------------------------------------------------------
     def _to_backend(self, name, dtype=None, device=None) -> "IrrepsArray":
         """This IrrepsArray on backend ``name`` (see ``e3xp.to_backend``)."""

@@ -233,8 +233,35 @@ class Irrep:
 
         return self.D_from_angles(*axis_angle_to_angles(axis, angle), k)
 
+    def D_from_log_coordinates(self, log_coordinates, k=0) -> np.ndarray:
+        """The representation matrix ``p**k expm(v . generators())`` of log coordinates ``v``.
+
+        ``log_coordinates`` has shape ``(..., 3)`` (the rotation by ``|v|`` about
+        ``v``); ``k`` (inversions) broadcasts with its batch shape. The result,
+        ``(..., 2l+1, 2l+1)`` float64 NumPy, equals e3nn-jax's, which calls
+        ``expm``; here it goes through the Euler angles (the same matrix, to
+        rounding, for every ``v``).
+
+        >>> v = np.array([0.3, -0.2, 0.5])
+        >>> from .rotations import log_coordinates_to_matrix
+        >>> bool(np.allclose(Irrep("1o").D_from_log_coordinates(v), log_coordinates_to_matrix(v)))
+        True
+        >>> Irrep("2e").D_from_log_coordinates(np.zeros((4, 3)), k=1).shape
+        (4, 5, 5)
+        """
+        from .rotations import log_coordinates_to_angles
+
+        return self.D_from_angles(*log_coordinates_to_angles(log_coordinates), k)
+
     def generators(self) -> np.ndarray:
-        """The so(3) generators (3, dim, dim) in this irrep (parity plays no role)."""
+        """The so(3) generators ``(3, dim, dim)`` in this irrep (parity plays no role).
+
+        The cached, read-only array of :func:`e3xp.core.wigner.generators`.
+
+        >>> G = Irrep("1e").generators()
+        >>> bool(np.allclose(G[0] @ G[1] - G[1] @ G[0], G[2]))
+        True
+        """
         from .wigner import so3_generators
 
         return so3_generators(self._l)
@@ -667,6 +694,28 @@ class Irreps(tuple):
     def D_from_axis_angle(self, axis, angle, k=0) -> np.ndarray:
         """Block-diagonal representation matrix of an axis-angle rotation."""
         return self._block_diag([ir.D_from_axis_angle(axis, angle, k) for _, ir in self])
+
+    def D_from_log_coordinates(self, log_coordinates, k=0) -> np.ndarray:
+        """Block-diagonal representation matrix of log coordinates, see
+        :meth:`Irrep.D_from_log_coordinates`.
+
+        Batched log coordinates give a batch of matrices (e3nn-jax's version
+        accepts only a single rotation here).
+
+        >>> D = Irreps("0e + 2x1o").D_from_log_coordinates(np.zeros((2, 3)), k=1)
+        >>> D.shape, np.diagonal(D, axis1=-2, axis2=-1)[0].tolist()
+        ((2, 7, 7), [1.0, -1.0, -1.0, -1.0, -1.0, -1.0, -1.0])
+        """
+        return self._block_diag([ir.D_from_log_coordinates(log_coordinates, k) for _, ir in self])
+
+    def generators(self) -> np.ndarray:
+        """The so(3) generators ``(3, dim, dim)``: block diagonal, one block per copy.
+
+        >>> G = Irreps("0e + 2x1o").generators()
+        >>> G.shape, bool(np.allclose(G[0] @ G[1] - G[1] @ G[0], G[2]))
+        ((3, 7, 7), True)
+        """
+        return self._block_diag([ir.generators() for _, ir in self]) if self else np.zeros((3, 0, 0))
 
 
 def _irrep_selector(sel, what: str) -> Callable[[MulIrrep], bool]:

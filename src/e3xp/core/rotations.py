@@ -14,7 +14,17 @@ Conventions (those of e3nn / e3nn-jax):
 
 Every function works in float64 on numpy arrays, batched over leading axes with
 broadcasting between its arguments. Matrices have shape ``(..., 3, 3)``,
-quaternions ``(..., 4)``, axes and points ``(..., 3)``.
+quaternions ``(..., 4)``, axes, points and log coordinates ``(..., 3)``.
+
+As a drop-in for e3nn-jax's functions of the same names and arguments: results
+are NumPy (float64 unless a ``dtype`` is asked of a ``rand_*`` / ``identity_*``
+function), never JAX or torch arrays, because ``e3xp.core`` imports no
+framework. Inputs may be anything ``numpy.asarray`` reads (lists, NumPy, CPU
+torch tensors without grad, concrete JAX arrays); a JAX tracer or a tensor that
+requires grad is refused with a TypeError, so these functions are not
+differentiable and not jit-traceable. Conversions are accurate to rounding near
+0 and near pi (atan2 forms, Shepperd's method), where e3nn-jax's ``arccos``
+forms lose up to half the digits; other differences are noted per function.
 """
 
 from __future__ import annotations
@@ -55,6 +65,25 @@ __all__ = [
     "angles_to_xyz",
     "xyz_to_angles",
     "check_rotation",
+    "angles_to_log_coordinates",
+    "axis_angle_to_log_coordinates",
+    "quaternion_to_log_coordinates",
+    "matrix_to_log_coordinates",
+    "log_coordinates_to_angles",
+    "log_coordinates_to_axis_angle",
+    "log_coordinates_to_matrix",
+    "log_coordinates_to_quaternion",
+    "compose_log_coordinates",
+    "inverse_log_coordinates",
+    "identity_log_coordinates",
+    "rand_log_coordinates",
+    "identity_angles",
+    "identity_quaternion",
+    "rotation_angle_from_angles",
+    "rotation_angle_from_axis_angle",
+    "rotation_angle_from_log_coordinates",
+    "rotation_angle_from_matrix",
+    "rotation_angle_from_quaternion",
 ]
 
 
@@ -64,8 +93,11 @@ __all__ = [
 def _real(x, name: str) -> np.ndarray:
     try:
         a = np.asarray(x)
-    except Exception as exc:  # e.g. a JAX typed key, an exotic object
-        raise TypeError(f"{name} must be a real number or array, got {x!r}") from exc
+    except Exception as exc:  # e.g. a JAX tracer, a tensor requiring grad, a non-CPU array
+        raise TypeError(
+            f"{name} must be a real number or an array NumPy can read (e3xp.core computes "
+            f"rotations in NumPy on the CPU), got {x!r}"
+        ) from exc
     if a.dtype.kind not in "iuf":
         raise TypeError(
             f"{name} must be a real number or array (int or float dtype), "
@@ -185,18 +217,51 @@ def as_generator(seed=None) -> np.random.Generator:
     )
 
 
-def rand_quaternion(seed=None, shape=()) -> np.ndarray:
+def _float_dtype(dtype, what: str) -> np.dtype:
+    """A real floating dtype from a numpy / JAX / torch dtype or its name; None is float64."""
+    if dtype is None:
+        return np.dtype(np.float64)
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        # torch dtypes are not numpy dtypes, but "torch.float32" names one.
+        name = str(dtype)
+        dt = np.dtype(name[len("torch."):]) if name.startswith("torch.float") else None
+    if dt is None or dt.kind != "f":
+        raise TypeError(f"{what}: dtype must be a real floating dtype (float16, float32, float64), got {dtype!r}")
+    return dt
+
+
+def _random_state(key, seed, dtype, what: str) -> tuple[np.random.Generator, np.dtype]:
+    """The generator and result dtype of a ``rand_*`` function called with e3nn-jax's
+    ``key`` or e3xp's older ``seed``."""
+    if seed is not None:
+        if key is not None:
+            raise TypeError(f"{what}: pass the random state as key= or as seed=, not both")
+        key = seed
+    return as_generator(key), _float_dtype(dtype, what)
+
+
+def rand_quaternion(key=None, shape=(), dtype=None, *, seed=None) -> np.ndarray:
     """Haar-uniform random unit quaternions ``(w, x, y, z)``.
 
     Parameters
     ----------
-    seed : see :func:`as_generator`
+    key : None, int, numpy Generator, JAX PRNG key or torch Generator
+        The random state (e3nn-jax's name; see :func:`as_generator`).
     shape : int or tuple of int
         Batch shape.
+    dtype : float dtype, optional
+        Of the result (numpy, JAX or torch float dtypes and their names are
+        understood). Default float64, where e3nn-jax defaults to float32.
+    seed : keyword only
+        e3xp's older name for ``key``; pass one of the two.
 
     Returns
     -------
-    ndarray of shape ``shape + (4,)``
+    numpy ndarray of shape ``shape + (4,)``. The numbers differ from
+    e3nn-jax's for the same JAX key (another generator); the distribution is
+    the same.
 
     Examples
     --------
@@ -204,19 +269,18 @@ def rand_quaternion(seed=None, shape=()) -> np.ndarray:
     >>> q.shape, bool(np.allclose(np.linalg.norm(q, axis=-1), 1))
     ((5, 4), True)
     """
-    rng = as_generator(seed)
+    rng, dtype = _random_state(key, seed, dtype, "rand_quaternion")
     # A normalized Gaussian 4-vector is uniform on S^3, which is Haar on SO(3).
     q = rng.standard_normal(_shape(shape) + (4,))
-    return q / np.linalg.norm(q, axis=-1, keepdims=True)
+    return (q / np.linalg.norm(q, axis=-1, keepdims=True)).astype(dtype, copy=False)
 
 
-def rand_matrix(seed=None, shape=()) -> np.ndarray:
+def rand_matrix(key=None, shape=(), dtype=None, *, seed=None) -> np.ndarray:
     """Haar-uniform random rotation matrices.
 
     Parameters
     ----------
-    seed : see :func:`as_generator`
-    shape : int or tuple of int
+    key, shape, dtype, seed : see :func:`rand_quaternion`
 
     Returns
     -------
@@ -230,14 +294,16 @@ def rand_matrix(seed=None, shape=()) -> np.ndarray:
     >>> np.round(np.linalg.det(R), 6).tolist()
     [1.0, 1.0]
     """
-    return quaternion_to_matrix(rand_quaternion(seed, shape))
+    rng, dtype = _random_state(key, seed, dtype, "rand_matrix")
+    return quaternion_to_matrix(rand_quaternion(rng, shape)).astype(dtype, copy=False)
 
 
-def rand_angles(seed=None, shape=()) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def rand_angles(key=None, shape=(), dtype=None, *, seed=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Haar-uniform random Euler angles ``(alpha, beta, gamma)``.
 
     ``alpha, gamma`` are uniform in ``[0, 2 pi)`` and ``cos(beta)`` uniform in
     ``[-1, 1]``: the Haar measure in these coordinates is ``sin(beta)``.
+    ``key, shape, dtype, seed``: see :func:`rand_quaternion`.
 
     Examples
     --------
@@ -245,13 +311,16 @@ def rand_angles(seed=None, shape=()) -> tuple[np.ndarray, np.ndarray, np.ndarray
     >>> a.shape, bool(np.all((0 <= b) & (b <= np.pi)))
     ((3,), True)
     """
-    rng = as_generator(seed)
+    rng, dtype = _random_state(key, seed, dtype, "rand_angles")
     u = rng.random((3,) + _shape(shape))
-    return 2 * np.pi * u[0], np.arccos(2 * u[1] - 1), 2 * np.pi * u[2]
+    angles = 2 * np.pi * u[0], np.arccos(2 * u[1] - 1), 2 * np.pi * u[2]
+    return tuple(a.astype(dtype, copy=False) for a in angles)
 
 
-def rand_axis_angle(seed=None, shape=()) -> tuple[np.ndarray, np.ndarray]:
+def rand_axis_angle(key=None, shape=(), dtype=None, *, seed=None) -> tuple[np.ndarray, np.ndarray]:
     """Haar-uniform random rotations as ``(axis, angle)``, angle in ``[0, pi]``.
+
+    ``key, shape, dtype, seed``: see :func:`rand_quaternion`.
 
     Examples
     --------
@@ -259,11 +328,16 @@ def rand_axis_angle(seed=None, shape=()) -> tuple[np.ndarray, np.ndarray]:
     >>> axis.shape, angle.shape
     ((4, 3), (4,))
     """
-    return quaternion_to_axis_angle(rand_quaternion(seed, shape))
+    rng, dtype = _random_state(key, seed, dtype, "rand_axis_angle")
+    axis, angle = quaternion_to_axis_angle(rand_quaternion(rng, shape))
+    return axis.astype(dtype, copy=False), angle.astype(dtype, copy=False)
 
 
-def rand_o3_matrix(seed=None, shape=()) -> np.ndarray:
+def rand_o3_matrix(key=None, shape=(), dtype=None, *, seed=None) -> np.ndarray:
     """Random elements of O(3): a Haar rotation times a random sign.
+
+    ``key, shape, dtype, seed``: see :func:`rand_quaternion` (e3xp only; e3nn-jax
+    has no such function).
 
     Each matrix is ``s * R`` with ``R`` Haar-uniform in SO(3) and ``s = +1`` or
     ``-1`` with probability 1/2 each (``s = det`` of the result; ``-1`` is the
@@ -281,11 +355,11 @@ def rand_o3_matrix(seed=None, shape=()) -> np.ndarray:
     >>> bool(np.allclose(Q @ np.swapaxes(Q, -1, -2), np.eye(3)))
     True
     """
-    rng = as_generator(seed)
+    rng, dtype = _random_state(key, seed, dtype, "rand_o3_matrix")
     shape = _shape(shape)
     R = rand_matrix(rng, shape)
     sign = np.where(rng.integers(0, 2, size=shape) == 1, -1.0, 1.0)
-    return sign[..., None, None] * R
+    return (sign[..., None, None] * R).astype(dtype, copy=False)
 
 
 # --------------------------------------------------------------------------- elementary
@@ -543,19 +617,26 @@ def quaternion_to_angles(q) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------- axis-angle
 
 
-def axis_angle_to_quaternion(axis, angle) -> np.ndarray:
-    """Quaternions ``(cos(angle/2), sin(angle/2) * axis)``; the axis is normalized.
+def axis_angle_to_quaternion(xyz, angle) -> np.ndarray:
+    """Quaternions ``(cos(angle/2), sin(angle/2) * axis)``; the axis ``xyz`` is normalized.
 
-    Raises ``ValueError`` for a zero axis.
+    The first argument is named ``xyz`` as in e3nn-jax. Raises ``ValueError``
+    for a zero axis (e3nn-jax returns the identity for it).
 
     Examples
     --------
     >>> np.round(axis_angle_to_quaternion([0, 0, 2], np.pi / 2), 4).tolist()
     [0.7071, 0.0, 0.0, 0.7071]
     """
-    axis = _vectors(axis, 3, "axis")
+    return _axis_angle_quaternion(xyz, angle, "xyz")
+
+
+def _axis_angle_quaternion(axis, angle, name: str) -> np.ndarray:
+    # The work of axis_angle_to_quaternion; ``name`` is the axis argument's name in
+    # the public function that was called (``xyz`` there, ``axis`` elsewhere).
+    axis = _vectors(axis, 3, name)
     angle = _real(angle, "angle")
-    norm = _nonzero_norm(axis, "axis")
+    norm = _nonzero_norm(axis, name)
     axis = axis / norm[..., None]
     axis, angle = np.broadcast_arrays(axis, angle[..., None])
     half = angle[..., 0] / 2
@@ -594,7 +675,7 @@ def axis_angle_to_matrix(axis, angle) -> np.ndarray:
     >>> bool(np.allclose(axis_angle_to_matrix([1, 0, 0], 0.3), matrix_x(0.3)))
     True
     """
-    return quaternion_to_matrix(axis_angle_to_quaternion(axis, angle))
+    return quaternion_to_matrix(_axis_angle_quaternion(axis, angle, "axis"))
 
 
 def matrix_to_axis_angle(R) -> tuple[np.ndarray, np.ndarray]:
@@ -637,15 +718,21 @@ def axis_angle_to_angles(axis, angle) -> tuple[np.ndarray, np.ndarray, np.ndarra
 # --------------------------------------------------------------------------- composition, inverse
 
 
-def compose_angles(alpha1, beta1, gamma1, alpha2, beta2, gamma2):
-    """Euler angles of ``angles_to_matrix(1) @ angles_to_matrix(2)`` (apply 2, then 1).
+def compose_angles(a1, b1, c1, a2, b2, c2):
+    """Euler angles of ``angles_to_matrix(a1, b1, c1) @ angles_to_matrix(a2, b2, c2)``
+    (apply 2, then 1).
+
+    The argument names are e3nn-jax's (and e3nn's). The six arrays broadcast
+    against each other; the result is canonical (see :func:`matrix_to_angles`).
 
     Examples
     --------
     >>> np.round(compose_angles(0.1, 0.2, 0.0, 0.0, 0.0, 0.3), 6).tolist()
     [0.1, 0.2, 0.3]
+    >>> [a.shape for a in compose_angles(np.zeros(4), 0.0, 0.0, 0.0, np.zeros((2, 1)), 0.0)]
+    [(2, 4), (2, 4), (2, 4)]
     """
-    R = angles_to_matrix(alpha1, beta1, gamma1) @ angles_to_matrix(alpha2, beta2, gamma2)
+    R = angles_to_matrix(a1, b1, c1) @ angles_to_matrix(a2, b2, c2)
     return _angles_of_rotation(R)
 
 
@@ -659,13 +746,16 @@ def compose_axis_angle(axis1, angle1, axis2, angle2) -> tuple[np.ndarray, np.nda
     ([0.0, 0.0, 1.0], 0.75)
     """
     q = compose_quaternion(
-        axis_angle_to_quaternion(axis1, angle1), axis_angle_to_quaternion(axis2, angle2)
+        _axis_angle_quaternion(axis1, angle1, "axis1"), _axis_angle_quaternion(axis2, angle2, "axis2")
     )
     return quaternion_to_axis_angle(q)
 
 
-def inverse_angles(alpha, beta, gamma):
-    """Euler angles of the inverse rotation: ``(-gamma, -beta, -alpha)``.
+def inverse_angles(a, b, c):
+    """Euler angles of the inverse rotation: ``(-c, -b, -a)``.
+
+    The argument names are e3nn-jax's (and e3nn's): ``a, b, c`` are
+    ``alpha, beta, gamma``; they broadcast against each other.
 
     ``beta`` comes out in ``[-pi, 0]`` for inputs in ``[0, pi]``; the angles are
     valid, just not canonical (pass through :func:`compose_angles` or
@@ -677,9 +767,7 @@ def inverse_angles(alpha, beta, gamma):
     >>> bool(np.allclose(angles_to_matrix(*inverse_angles(0.1, 0.2, 0.3)) @ R, np.eye(3)))
     True
     """
-    a, b, c = np.broadcast_arrays(
-        _real(alpha, "alpha"), _real(beta, "beta"), _real(gamma, "gamma")
-    )
+    a, b, c = np.broadcast_arrays(_real(a, "a"), _real(b, "b"), _real(c, "c"))
     return -c, -b, -a
 
 
@@ -697,6 +785,381 @@ def inverse_axis_angle(axis, angle) -> tuple[np.ndarray, np.ndarray]:
     axis = axis / _nonzero_norm(axis, "axis")[..., None]
     axis, angle = np.broadcast_arrays(axis, angle[..., None])
     return axis.copy(), -angle[..., 0]
+
+
+# --------------------------------------------------------------------------- log coordinates
+#
+# Log coordinates (e3nn-jax's name) are the rotation vector ``angle * axis``: the
+# rotation is ``expm(v_x G_x + v_y G_y + v_z G_z)`` with ``G = so3_generators(1)``.
+# Most functions give ``|v| <= pi``; the exceptions follow e3nn-jax: a quaternion
+# with ``w < 0`` keeps its sign (``|v|`` in ``(pi, 2 pi]``, so that
+# ``log_coordinates_to_quaternion`` gives the same ``q`` back), and so does
+# ``compose_log_coordinates``, which composes the quaternions.
+
+
+def _log_coordinates(x, name: str = "log_coordinates") -> np.ndarray:
+    return _vectors(x, 3, name)
+
+
+def _canonical_quaternion(q: np.ndarray) -> np.ndarray:
+    # q and -q are the same rotation; w >= 0 gives the rotation angle in [0, pi].
+    return np.where(q[..., :1] < 0, -q, q)
+
+
+def log_coordinates_to_quaternion(log_coordinates) -> np.ndarray:
+    """Unit quaternions ``(cos(t/2), sin(t/2) v / t)`` of log coordinates ``v``, ``t = |v|``.
+
+    Parameters
+    ----------
+    log_coordinates : array_like of shape ``(..., 3)``
+
+    Returns
+    -------
+    ndarray of shape ``(..., 4)``, float64. Exact at ``v = 0`` (the identity)
+    and to rounding for tiny ``|v|`` (the ratio ``sin(t/2)/t`` is evaluated
+    with ``numpy.sinc``, never ``0/0``).
+
+    Examples
+    --------
+    >>> np.round(log_coordinates_to_quaternion([0.0, 0.0, np.pi / 2]), 4).tolist()
+    [0.7071, 0.0, 0.0, 0.7071]
+    >>> log_coordinates_to_quaternion(np.zeros(3)).tolist()
+    [1.0, 0.0, 0.0, 0.0]
+    """
+    v = _log_coordinates(log_coordinates)
+    half = _norm(v) / 2
+    # sin(t/2) / t = sinc(t / (2 pi)) / 2 with numpy's normalized sinc.
+    ratio = np.sinc(half / np.pi) / 2
+    return np.concatenate([np.cos(half)[..., None], ratio[..., None] * v], axis=-1)
+
+
+def quaternion_to_log_coordinates(q) -> np.ndarray:
+    """Log coordinates of quaternions ``(w, x, y, z)`` (normalized first).
+
+    The sign of ``q`` is kept, as in e3nn-jax: ``|v| = 2 atan2(|(x, y, z)|, w)``
+    is in ``[0, pi]`` for ``w >= 0`` and in ``(pi, 2 pi]`` for ``w < 0``, so
+    ``log_coordinates_to_quaternion`` returns ``q`` itself (not ``-q``). For
+    ``q = (-1, 0, 0, 0)`` the axis is undetermined and 0 is returned (the
+    identity rotation), as e3nn-jax does. The atan2 form is accurate near 0 and
+    near pi, where e3nn-jax's ``arccos(w)`` loses half the digits.
+
+    Raises ``ValueError`` for a zero quaternion.
+
+    Examples
+    --------
+    >>> np.round(quaternion_to_log_coordinates([np.cos(0.25), 0.0, np.sin(0.25), 0.0]), 6).tolist()
+    [0.0, 0.5, 0.0]
+    >>> np.round(quaternion_to_log_coordinates([-np.cos(0.25), 0.0, -np.sin(0.25), 0.0]), 6).tolist()
+    [0.0, -5.783185, 0.0]
+    """
+    q = _vectors(q, 4, "q")
+    q = q / _nonzero_norm(q, "q")[..., None]
+    v = q[..., 1:]
+    s = _norm(v)
+    angle = 2 * np.arctan2(s, q[..., 0])
+    factor = np.where(s > 0, angle / np.where(s > 0, s, 1.0), 0.0)
+    return factor[..., None] * v
+
+
+def log_coordinates_to_axis_angle(log_coordinates) -> tuple[np.ndarray, np.ndarray]:
+    """Unit axis ``v / |v|`` and angle ``|v|`` of log coordinates ``v``.
+
+    For ``v = 0`` the axis is undetermined and ``(0, 1, 0)`` is returned, as by
+    :func:`quaternion_to_axis_angle` (e3nn-jax returns the zero vector, which
+    e3xp's axis-angle functions refuse as an axis).
+
+    Examples
+    --------
+    >>> axis, angle = log_coordinates_to_axis_angle([0.0, 0.0, -2.0])
+    >>> axis.tolist(), float(angle)
+    ([0.0, 0.0, -1.0], 2.0)
+    >>> [a.tolist() for a in log_coordinates_to_axis_angle(np.zeros(3))]
+    [[0.0, 1.0, 0.0], 0.0]
+    """
+    v = _log_coordinates(log_coordinates)
+    angle = _norm(v)
+    safe = np.where(angle > 0, angle, 1.0)
+    axis = np.where((angle > 0)[..., None], v / safe[..., None], np.array([0.0, 1.0, 0.0]))
+    return axis, angle
+
+
+def axis_angle_to_log_coordinates(axis, angle) -> np.ndarray:
+    """Log coordinates ``angle * axis / |axis|`` (broadcast between the two).
+
+    The angle is kept as given (not reduced modulo 2 pi), as in e3nn-jax. The
+    axis is normalized, as by every e3xp axis-angle function; e3nn-jax
+    multiplies the raw axis (the same for unit axes). Raises ``ValueError`` for a
+    zero axis.
+
+    Examples
+    --------
+    >>> axis_angle_to_log_coordinates([0.0, 2.0, 0.0], 0.5).tolist()
+    [0.0, 0.5, 0.0]
+    >>> axis_angle_to_log_coordinates([1.0, 0.0, 0.0], [0.1, 0.2]).shape
+    (2, 3)
+    """
+    axis = _vectors(axis, 3, "axis")
+    angle = _real(angle, "angle")
+    axis = axis / _nonzero_norm(axis, "axis")[..., None]
+    return axis * angle[..., None]
+
+
+def log_coordinates_to_matrix(log_coordinates) -> np.ndarray:
+    """Rotation matrices ``expm(v_x G_x + v_y G_y + v_z G_z)`` of log coordinates ``v``.
+
+    ``G = so3_generators(1)`` are the infinitesimal rotations about x, y, z, so
+    this is the rotation by ``|v|`` about ``v`` (right-hand rule). Computed in
+    closed form through the quaternion (e3nn-jax calls ``expm``; the numbers
+    agree to rounding).
+
+    Examples
+    --------
+    >>> bool(np.allclose(log_coordinates_to_matrix([0.0, 0.0, 0.3]), matrix_z(0.3)))
+    True
+    """
+    return quaternion_to_matrix(log_coordinates_to_quaternion(log_coordinates))
+
+
+def matrix_to_log_coordinates(R) -> np.ndarray:
+    """Log coordinates of rotation matrices, with ``|v|`` in ``[0, pi]``.
+
+    Through the quaternion of Shepperd's method (:func:`matrix_to_quaternion`),
+    so angles near 0 and near pi are accurate to rounding; e3nn-jax's
+    ``arccos`` of the trace loses digits there and returns 0 at exactly pi. At
+    exactly pi, ``v`` and ``-v`` are the same rotation and either may be returned.
+
+    Raises
+    ------
+    ValueError
+        ``R`` is not a rotation (see :func:`check_rotation`).
+
+    Examples
+    --------
+    >>> np.round(matrix_to_log_coordinates(matrix_x(-0.4)), 6).tolist()
+    [-0.4, 0.0, 0.0]
+    """
+    return quaternion_to_log_coordinates(matrix_to_quaternion(R))
+
+
+def angles_to_log_coordinates(alpha, beta, gamma) -> np.ndarray:
+    """Log coordinates (``|v|`` in ``[0, pi]``) of Euler angles.
+
+    Examples
+    --------
+    >>> np.round(angles_to_log_coordinates(0.3, 0.0, 0.2), 6).tolist()
+    [0.0, 0.5, 0.0]
+    """
+    q = _canonical_quaternion(angles_to_quaternion(alpha, beta, gamma))
+    return quaternion_to_log_coordinates(q)
+
+
+def log_coordinates_to_angles(log_coordinates) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Euler angles of log coordinates (see :func:`matrix_to_angles` for their ranges).
+
+    Examples
+    --------
+    >>> np.round(log_coordinates_to_angles(angles_to_log_coordinates(0.1, 0.2, 0.3)), 6).tolist()
+    [0.1, 0.2, 0.3]
+    """
+    return _angles_of_rotation(log_coordinates_to_matrix(log_coordinates))
+
+
+def compose_log_coordinates(log1, log2) -> np.ndarray:
+    """Log coordinates of "apply ``log2``, then ``log1``" (the two broadcast).
+
+    As in e3nn-jax the quaternions are composed and their product converted with
+    :func:`quaternion_to_log_coordinates`, so the result may have a norm in
+    ``(pi, 2 pi]``; it is the same rotation as the canonical one
+    (``matrix_to_log_coordinates`` of the matrix product).
+
+    Examples
+    --------
+    >>> np.round(compose_log_coordinates([0.0, 0.0, 0.25], [0.0, 0.0, 0.5]), 6).tolist()
+    [0.0, 0.0, 0.75]
+    """
+    q = compose_quaternion(
+        log_coordinates_to_quaternion(_log_coordinates(log1, "log1")),
+        log_coordinates_to_quaternion(_log_coordinates(log2, "log2")),
+    )
+    return quaternion_to_log_coordinates(q)
+
+
+def inverse_log_coordinates(log) -> np.ndarray:
+    """Log coordinates of the inverse rotation: ``-log``.
+
+    Examples
+    --------
+    >>> inverse_log_coordinates([0.1, 0.0, -0.2]).tolist()
+    [-0.1, -0.0, 0.2]
+    """
+    return -_log_coordinates(log, "log")
+
+
+def identity_log_coordinates(shape=(), dtype=None) -> np.ndarray:
+    """Log coordinates of the identity: zeros of shape ``shape + (3,)``.
+
+    ``dtype`` defaults to float64 (e3nn-jax: float32); see :func:`rand_quaternion`.
+
+    Examples
+    --------
+    >>> identity_log_coordinates((2,)).tolist()
+    [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
+    """
+    return np.zeros(_shape(shape) + (3,), _float_dtype(dtype, "identity_log_coordinates"))
+
+
+def rand_log_coordinates(key=None, shape=(), dtype=None, *, seed=None) -> np.ndarray:
+    """Haar-uniform random rotations as log coordinates, ``|v|`` in ``[0, pi]``.
+
+    ``key, shape, dtype, seed``: see :func:`rand_quaternion`.
+
+    Examples
+    --------
+    >>> v = rand_log_coordinates(0, (100,))
+    >>> v.shape, bool(np.all(np.linalg.norm(v, axis=-1) <= np.pi))
+    ((100, 3), True)
+    """
+    rng, dtype = _random_state(key, seed, dtype, "rand_log_coordinates")
+    q = _canonical_quaternion(rand_quaternion(rng, shape))
+    return quaternion_to_log_coordinates(q).astype(dtype, copy=False)
+
+
+# --------------------------------------------------------------------------- identity
+
+
+def identity_angles(shape=(), dtype=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Euler angles of the identity: three zero arrays of shape ``shape``.
+
+    ``dtype`` defaults to float64 (e3nn-jax: float32); see :func:`rand_quaternion`.
+
+    Examples
+    --------
+    >>> [a.shape for a in identity_angles((2, 3))]
+    [(2, 3), (2, 3), (2, 3)]
+    """
+    dtype = _float_dtype(dtype, "identity_angles")
+    shape = _shape(shape)
+    return np.zeros(shape, dtype), np.zeros(shape, dtype), np.zeros(shape, dtype)
+
+
+def identity_quaternion(shape=(), dtype=None) -> np.ndarray:
+    """Quaternions ``(1, 0, 0, 0)`` of shape ``shape + (4,)``.
+
+    ``dtype`` defaults to float64 (e3nn-jax: float32); see :func:`rand_quaternion`.
+
+    Examples
+    --------
+    >>> identity_quaternion().tolist()
+    [1.0, 0.0, 0.0, 0.0]
+    """
+    q = np.zeros(_shape(shape) + (4,), _float_dtype(dtype, "identity_quaternion"))
+    q[..., 0] = 1
+    return q
+
+
+# --------------------------------------------------------------------------- rotation angles
+#
+# The angle (in [0, pi]) of a rotation, or of the rotation between two rotations
+# g1, g2 (the angle of g1^-1 g2, which is also that of g1 g2^-1 since the angle is
+# invariant under conjugation and inversion). e3nn-jax takes arccos of a cosine,
+# which is accurate only to ~1e-8 rad near 0 and near pi; here it is the atan2 of
+# a sine and a cosine, accurate to rounding everywhere.
+
+
+def _angle_of_quaternion(q: np.ndarray) -> np.ndarray:
+    # q unit; |w| makes q and -q the same rotation.
+    return 2 * np.arctan2(_norm(q[..., 1:]), np.abs(q[..., 0]))
+
+
+def rotation_angle_from_quaternion(q1, q2) -> np.ndarray:
+    """Angle of the rotation between quaternions ``q1`` and ``q2`` (normalized first).
+
+    ``2 atan2(|vec(conj(q1) q2)|, |q1 . q2|)``, in ``[0, pi]``; ``q`` and ``-q``
+    give the same angle. The two broadcast. Raises ``ValueError`` for a zero
+    quaternion (e3nn-jax does not normalize).
+
+    Examples
+    --------
+    >>> q1 = axis_angle_to_quaternion([0, 0, 1], 0.2)
+    >>> q2 = axis_angle_to_quaternion([0, 0, 1], -0.3)
+    >>> round(float(rotation_angle_from_quaternion(q1, -q2)), 12)
+    0.5
+    """
+    q1 = _vectors(q1, 4, "q1")
+    q2 = _vectors(q2, 4, "q2")
+    q1 = q1 / _nonzero_norm(q1, "q1")[..., None]
+    q2 = q2 / _nonzero_norm(q2, "q2")[..., None]
+    return _angle_of_quaternion(compose_quaternion(q1 * np.array([1.0, -1.0, -1.0, -1.0]), q2))
+
+
+def rotation_angle_from_matrix(R) -> np.ndarray:
+    """Rotation angle (in ``[0, pi]``) of rotation matrices ``R`` (one argument, as e3nn-jax).
+
+    ``atan2(sin, cos)`` with ``2 sin`` the norm of the axial vector of
+    ``R - R^T`` and ``2 cos = tr(R) - 1``.
+
+    Raises
+    ------
+    ValueError
+        ``R`` is not a rotation (see :func:`check_rotation`); e3nn-jax returns a
+        number for any matrix.
+
+    Examples
+    --------
+    >>> round(float(rotation_angle_from_matrix(matrix_y(-2.0))), 12)
+    2.0
+    """
+    R = check_rotation(R)
+    axial = np.stack(
+        [R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]],
+        axis=-1,
+    )
+    trace = R[..., 0, 0] + R[..., 1, 1] + R[..., 2, 2]
+    return np.arctan2(_norm(axial), trace - 1)
+
+
+def rotation_angle_from_angles(a1, b1, c1, a2, b2, c2) -> np.ndarray:
+    """Angle of the rotation between two triples of Euler angles (they broadcast).
+
+    The angle of ``R1 R2^T``, as e3nn-jax (whose ``R2.T`` reverses every axis, so
+    it works only without batch axes; here any batch shapes broadcast).
+
+    Examples
+    --------
+    >>> round(float(rotation_angle_from_angles(0.1, 0.0, 0.0, 0.0, 0.0, 0.4)), 12)
+    0.3
+    """
+    return rotation_angle_from_quaternion(
+        angles_to_quaternion(a1, b1, c1), angles_to_quaternion(a2, b2, c2)
+    )
+
+
+def rotation_angle_from_axis_angle(axis1, angle1, axis2, angle2) -> np.ndarray:
+    """Angle of the rotation between two axis-angle rotations (axes normalized first).
+
+    Examples
+    --------
+    >>> round(float(rotation_angle_from_axis_angle([1, 0, 0], 0.5, [1, 0, 0], -0.5)), 12)
+    1.0
+    """
+    return rotation_angle_from_quaternion(
+        _axis_angle_quaternion(axis1, angle1, "axis1"), _axis_angle_quaternion(axis2, angle2, "axis2")
+    )
+
+
+def rotation_angle_from_log_coordinates(log1, log2) -> np.ndarray:
+    """Angle of the rotation between two rotations given by log coordinates.
+
+    Examples
+    --------
+    >>> angle = rotation_angle_from_log_coordinates([0, 3.0, 0], [0, -3.0, 0])  # 6 rad = 2 pi - 0.283
+    >>> bool(np.isclose(angle, 2 * np.pi - 6))
+    True
+    """
+    return rotation_angle_from_quaternion(
+        log_coordinates_to_quaternion(_log_coordinates(log1, "log1")),
+        log_coordinates_to_quaternion(_log_coordinates(log2, "log2")),
+    )
 
 
 # --------------------------------------------------------------------------- points on the sphere

@@ -31,6 +31,7 @@ from e3xp.core import rotations
 
 __all__ = [
     "so3_generators",
+    "generators",
     "wigner_D",
     "wigner_D_from_matrix",
     "wigner_D_from_quaternion",
@@ -104,6 +105,24 @@ def so3_generators(l) -> np.ndarray:
     True
     """
     return _generators(_check_l(l))
+
+
+def generators(l) -> np.ndarray:
+    """e3nn-jax's name for :func:`so3_generators`: the same (cached, read-only) array.
+
+    Equals ``e3nn_jax.generators(l)`` to rounding (here each entry is an integer or
+    one correctly rounded square root; e3nn-jax changes basis from
+    ``su2_generators(l)`` in floating point). e3nn-jax returns a fresh writable
+    array; ``np.array(generators(l))`` gives one.
+
+    Examples
+    --------
+    >>> generators(1)[2].astype(int).tolist()  # d/dt matrix_z(t) at t = 0
+    [[0, -1, 0], [1, 0, 0], [0, 0, 0]]
+    >>> generators(2) is so3_generators(2)
+    True
+    """
+    return so3_generators(l)
 
 
 @functools.lru_cache(maxsize=None)
