@@ -64,6 +64,13 @@ from .ops.scatter import index_add, scatter_sum
 from .ops.radial import bessel, poly_envelope, soft_envelope, soft_one_hot_linspace, soft_unit_step, sus
 from .ops.weighted import ChannelwiseTensorProduct, FullyConnectedTensorProduct
 
+# issue 15 (e3nn-jax drop-in), reduced tensor product bases
+from .core.reduced_tensor_product import (
+    reduced_antisymmetric_tensor_product_basis,
+    reduced_symmetric_tensor_product_basis,
+    reduced_tensor_product_basis,
+)
+
 __version__ = "0.1.0.dev0"
 
 __all__ = [
@@ -134,4 +141,8 @@ __all__ = [
     "backend_of",
     "to_backend",
     "testing",
+    # issue 15 (e3nn-jax drop-in), reduced tensor product bases
+    "reduced_tensor_product_basis",
+    "reduced_symmetric_tensor_product_basis",
+    "reduced_antisymmetric_tensor_product_basis",
 ]
