@@ -1,0 +1,375 @@
+"""Reduced tensor product bases (issue 15): e3xp against e3nn-jax, and on their own.
+
+Two kinds of checks:
+
+* agreement: the same arguments give e3nn-jax 0.21's basis entry by entry (same
+  irreps, order of the copies and signs), on listed and on randomly drawn cases;
+  skipped when e3nn-jax is not installed;
+* properties that do not use e3nn-jax: the index symmetry of the formula holds
+  exactly, the basis is equivariant under random O(3) elements, its columns are
+  orthonormal, and it spans exactly the symmetric subspace (whose dimension is
+  counted independently: binomials, or a null space of the formula's generators).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+import e3xp
+from e3xp import Irreps
+from e3xp.core.reduced_tensor_product import FormulaError
+
+# (formula or irreps list, keyword arguments): the general function
+FORMULA_CASES = [
+    ("ij=ji", dict(i="1o")),
+    ("ij=-ji", dict(i="1o")),
+    ("ij=-ji", dict(i="0e")),  # nothing survives: empty irreps
+    ("ij=ji", dict(i="0e + 1o")),
+    ("ij=ji", dict(i="2x1o")),
+    ("ijk=jik", dict(i="1o", k="1e")),
+    ("ijk=jik", dict(i="0e + 1o", k="1o")),
+    ("ijk=jki", dict(i="1o")),
+    ("ijk=-jik=-ikj", dict(i="1o")),
+    ("ijk=ikj", dict(i="2x0e + 1o", j="1o")),
+    ("ijkl=jikl=klij", dict(i="1o")),  # elasticity tensor
+    ("ijkl=jikl=ijlk", dict(i="1e", k="2e")),
+    ("ij=ji", dict(i="1o", keep_ir="0e")),
+    ("ijk=jik", dict(i="1o", k="1o", keep_ir=["1o", "2e"])),
+    (["1o", "2e"], {}),
+    (["0e + 1o", "1e", "1o"], {}),
+]
+
+# (irreps, degree, keyword arguments): the symmetric / antisymmetric powers
+SYMMETRIC_CASES = [
+    ("1o", 2, {}),
+    ("1o", 3, {}),
+    ("1o", 4, {}),
+    ("2e", 3, {}),
+    ("2x0e + 1o", 2, {}),
+    ("0e + 1o + 2e", 2, {}),
+    ("0e + 1o + 2e", 3, {}),  # MACE, correlation 3
+    ("0e + 1o + 2e", 3, dict(keep_ir="0e + 1o + 2e")),  # MACE with its output irreps
+    ("1o + 1e", 4, {}),
+    ("0e", 3, {}),
+    ("1o", 1, {}),
+]
+ANTISYMMETRIC_CASES = [
+    ("1o", 2, {}),
+    ("1o", 3, {}),
+    ("1o", 4, {}),  # degree > dim: nothing
+    ("2x1o", 2, {}),
+    ("1o + 2e", 2, {}),
+    ("0e + 1o + 2e", 3, {}),
+    ("0e + 1o + 2e", 2, dict(keep_ir="1e")),
+]
+
+
+@pytest.fixture(scope="module")
+def e3nn_jax(jax_x64):
+    return pytest.importorskip("e3nn_jax")
+
+
+def assert_same_basis(ours, theirs):
+    assert [(m, ir.l, ir.p) for m, ir in ours.irreps] == [(m, ir.l, ir.p) for m, ir in theirs.irreps]
+    assert ours.shape == tuple(theirs.shape)
+    np.testing.assert_allclose(ours.array, np.asarray(theirs.array), rtol=0, atol=1e-10)
+
+
+def _contract_random(Q, seed):
+    """``Q`` contracted with one random vector per tensor axis: a random linear functional of it."""
+    rng = np.random.default_rng(seed)
+    out = np.asarray(Q)
+    for d in Q.shape[:-1]:
+        out = np.tensordot(rng.normal(size=d), out, axes=(0, 0))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# agreement with e3nn-jax
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("formula, kwargs", FORMULA_CASES, ids=str)
+def test_reduced_tensor_product_basis_matches_e3nn_jax(e3nn_jax, formula, kwargs):
+    assert_same_basis(
+        e3xp.reduced_tensor_product_basis(formula, **kwargs),
+        e3nn_jax.reduced_tensor_product_basis(formula, **kwargs),
+    )
+
+
+@pytest.mark.parametrize("irreps, degree, kwargs", SYMMETRIC_CASES, ids=str)
+def test_reduced_symmetric_tensor_product_basis_matches_e3nn_jax(e3nn_jax, irreps, degree, kwargs):
+    assert_same_basis(
+        e3xp.reduced_symmetric_tensor_product_basis(irreps, degree, **kwargs),
+        e3nn_jax.reduced_symmetric_tensor_product_basis(irreps, degree, **kwargs),
+    )
+
+
+@pytest.mark.parametrize("irreps, degree, kwargs", ANTISYMMETRIC_CASES, ids=str)
+def test_reduced_antisymmetric_tensor_product_basis_matches_e3nn_jax(e3nn_jax, irreps, degree, kwargs):
+    assert_same_basis(
+        e3xp.reduced_antisymmetric_tensor_product_basis(irreps, degree, **kwargs),
+        e3nn_jax.reduced_antisymmetric_tensor_product_basis(irreps, degree, **kwargs),
+    )
+
+
+def _random_irreps(rng, max_dim: int) -> str:
+    while True:
+        entries = []
+        for _ in range(rng.integers(1, 3)):
+            l = int(rng.integers(0, 3))
+            entries.append(f"{rng.integers(1, 3)}x{l}{'eo'[rng.integers(0, 2)]}")
+        irreps = " + ".join(entries)
+        if Irreps(irreps).dim <= max_dim:
+            return irreps
+
+
+def _random_case(seed: int):
+    """A random call: (function name, args, kwargs), sized to run in well under a second."""
+    rng = np.random.default_rng(seed)
+    kind = rng.integers(0, 4)
+    kwargs = {}
+    if rng.random() < 0.3:
+        kwargs["keep_ir"] = [f"{l}{p}" for l in range(3) for p in "eo" if rng.random() < 0.5]
+    if kind == 0:
+        formula = str(rng.choice(["ij=ji", "ij=-ji", "ijk=jik", "ijk=jki", "ijk=-jik", "ijk=ikj=-jik"]))
+        names = {"ij=ji": "i", "ij=-ji": "i", "ijk=jik": "ik", "ijk=jki": "i", "ijk=-jik": "ik"}.get(formula, "i")
+        for name in names:
+            kwargs[name] = _random_irreps(rng, 7 if len(formula) > 5 else 12)
+        return "reduced_tensor_product_basis", (formula,), kwargs
+    if kind == 1:
+        irreps_list = [_random_irreps(rng, 7) for _ in range(rng.integers(1, 4))]
+        return "reduced_tensor_product_basis", (irreps_list,), kwargs
+    degree = int(rng.integers(2, 4))
+    name = "reduced_symmetric_tensor_product_basis" if kind == 2 else "reduced_antisymmetric_tensor_product_basis"
+    return name, (_random_irreps(rng, 12 if degree == 2 else 7), degree), kwargs
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_random_cases_match_e3nn_jax(e3nn_jax, seed):
+    name, args, kwargs = _random_case(seed)
+    ours = getattr(e3xp, name)(*args, **kwargs)
+    theirs = getattr(e3nn_jax, name)(*args, **kwargs)
+    assert_same_basis(ours, theirs)
+    # the same linear functional of both (a random contraction of the tensor axes)
+    np.testing.assert_allclose(
+        _contract_random(ours.array, seed), _contract_random(np.asarray(theirs.array), seed), rtol=0, atol=1e-10
+    )
+
+
+@pytest.mark.parametrize("formula, kwargs", [("ij=ji", dict(i="1o")), ("ijk=jik", dict(i="1o", k="1e")),
+                                             ("ijkl=jikl=klij", dict(i="1o"))], ids=str)
+def test_matches_e3nn_torch_reduced_tensor_products(formula, kwargs):
+    # e3nn's CartesianTensor is built on o3.ReducedTensorProducts; same basis, output axis first.
+    o3 = pytest.importorskip("e3nn.o3")
+    theirs = o3.ReducedTensorProducts(formula, **kwargs)
+    ours = e3xp.reduced_tensor_product_basis(formula, **kwargs)
+    assert ours.irreps == str(theirs.irreps_out)
+    np.testing.assert_allclose(ours.array, np.moveaxis(theirs.change_of_basis.double().numpy(), 0, -1), atol=1e-10)
+
+
+# ---------------------------------------------------------------------------
+# properties, independent of e3nn-jax
+# ---------------------------------------------------------------------------
+
+
+def _formula_terms(formula: str):
+    """``[(sign, term)]`` of a formula, the first term included (sign +1)."""
+    return [(-1 if t.startswith("-") else 1, t.lstrip("-")) for t in formula.split("=")]
+
+
+def _all_bases():
+    """(description, basis, [(sign, permutation of the axes)] generators, irreps per axis)."""
+    for formula, kwargs in FORMULA_CASES:
+        Q = e3xp.reduced_tensor_product_basis(formula, **kwargs)
+        if isinstance(formula, list):
+            yield str(formula), Q, [], [Irreps(f) for f in formula], kwargs.get("keep_ir")
+            continue
+        terms = _formula_terms(formula)
+        f0 = terms[0][1]
+        # In these cases an index without irreps takes those of the previous index
+        # (exchanged with it by the formula).
+        irreps, last = [], None
+        for c in f0:
+            last = Irreps(kwargs[c]) if c in kwargs else last
+            irreps.append(last)
+        gens = [(s, tuple(f0.index(c) for c in t)) for s, t in terms[1:]]
+        yield formula, Q, gens, irreps, kwargs.get("keep_ir")
+    for irreps, degree, kwargs in SYMMETRIC_CASES:
+        Q = e3xp.reduced_symmetric_tensor_product_basis(irreps, degree, **kwargs)
+        gens = [(1, p) for p in _transpositions(degree)]
+        yield f"sym {irreps} {degree}", Q, gens, [Irreps(irreps)] * degree, kwargs.get("keep_ir")
+    for irreps, degree, kwargs in ANTISYMMETRIC_CASES:
+        Q = e3xp.reduced_antisymmetric_tensor_product_basis(irreps, degree, **kwargs)
+        gens = [(-1, p) for p in _transpositions(degree)]
+        yield f"antisym {irreps} {degree}", Q, gens, [Irreps(irreps)] * degree, kwargs.get("keep_ir")
+
+
+def _transpositions(n):
+    for a in range(n - 1):
+        p = list(range(n))
+        p[a], p[a + 1] = p[a + 1], p[a]
+        yield tuple(p)
+
+
+ALL_BASES = list(_all_bases())
+BASIS_IDS = [case[0] for case in ALL_BASES]
+
+
+@pytest.mark.parametrize("case", ALL_BASES, ids=BASIS_IDS)
+def test_index_symmetry_holds_exactly(case):
+    _, Q, gens, _, _ = case
+    for sign, p in gens:
+        permuted = np.transpose(Q.array, p + (len(p),))  # permuted[x] = Q[x o p]
+        np.testing.assert_allclose(Q.array, sign * permuted, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", ALL_BASES, ids=BASIS_IDS)
+def test_equivariant_under_random_o3(case):
+    _, Q, _, irreps, _ = case
+    for seed in range(3):
+        g = e3xp.rand_o3_matrix(seed)
+        if seed == 0:
+            g = -e3xp.rand_matrix(seed)  # make sure the inversion is exercised
+        left = Q.array
+        for axis, ir in enumerate(irreps):
+            D = ir.D_from_matrix(g)
+            left = np.moveaxis(np.tensordot(D, left, axes=(1, axis)), 0, axis)
+        right = Q.array @ Q.irreps.D_from_matrix(g) if Q.irreps.dim else Q.array
+        np.testing.assert_allclose(left, right, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("case", ALL_BASES, ids=BASIS_IDS)
+def test_columns_orthonormal(case):
+    _, Q, _, _, _ = case
+    flat = Q.array.reshape(math.prod(Q.shape[:-1]), Q.shape[-1])
+    np.testing.assert_allclose(flat.T @ flat, np.eye(Q.shape[-1]), rtol=0, atol=1e-10)
+
+
+def _symmetric_subspace(shape, gens):
+    """Orthonormal basis (columns) of the tensors with ``T = s T o p`` for every generator (SVD null space)."""
+    n = math.prod(shape)
+    eye = np.eye(n).reshape((n,) + tuple(shape))
+    rows = [np.zeros((0, n))]
+    for s, p in gens:
+        permuted = np.transpose(eye, (0,) + tuple(1 + k for k in p)).reshape(n, n)
+        rows.append(np.eye(n) - s * permuted)
+    A = np.concatenate(rows)
+    _, sv, vt = np.linalg.svd(A)
+    rank = int((sv > 1e-9).sum())
+    return vt[rank:].T
+
+
+@pytest.mark.parametrize("case", [c for c in ALL_BASES if c[4] is None], ids=[c[0] for c in ALL_BASES if c[4] is None])
+def test_spans_the_symmetric_subspace(case):
+    _, Q, gens, _, _ = case
+    space = _symmetric_subspace(Q.shape[:-1], gens)
+    assert Q.shape[-1] == space.shape[1]
+    flat = Q.array.reshape(math.prod(Q.shape[:-1]), Q.shape[-1])
+    # each column of Q lies in the space, and the dimensions agree: same span
+    np.testing.assert_allclose(space @ (space.T @ flat), flat, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("irreps", ["0e", "1o", "2x0e + 1o", "0e + 1o + 2e", "1o + 1e"])
+@pytest.mark.parametrize("degree", [1, 2, 3])
+def test_dimension_of_powers_is_binomial(irreps, degree):
+    d = Irreps(irreps).dim
+    assert e3xp.reduced_symmetric_tensor_product_basis(irreps, degree).shape[-1] == math.comb(d + degree - 1, degree)
+    assert e3xp.reduced_antisymmetric_tensor_product_basis(irreps, degree).shape[-1] == math.comb(d, degree)
+
+
+def test_known_bases():
+    sq = np.sqrt
+    Q = e3xp.reduced_tensor_product_basis("ij=ji", i="1o").array
+    np.testing.assert_allclose(Q[:, :, 0], np.eye(3) / sq(3), atol=1e-15)
+    np.testing.assert_allclose(Q[:, :, 1:], sq(5) * e3xp.clebsch_gordan(1, 1, 2), atol=1e-15)
+    eps = np.zeros((3, 3, 3))
+    for i, j, k in itertools.permutations(range(3)):
+        eps[i, j, k] = np.linalg.det(np.eye(3)[[i, j, k]])
+    np.testing.assert_allclose(e3xp.reduced_tensor_product_basis("ij=-ji", i="1o").array, eps / sq(2), atol=1e-15)
+    Q = e3xp.reduced_antisymmetric_tensor_product_basis("1o", 3)
+    assert Q.irreps == "0o"
+    np.testing.assert_allclose(Q.array[..., 0], eps / sq(6), atol=1e-15)
+    # no symmetry: the Clebsch-Gordan blocks, times sqrt(2l + 1), in irreps order
+    Q = e3xp.reduced_tensor_product_basis(["1o", "2e"])
+    assert Q.irreps == "1o + 2o + 3o"
+    blocks = [sq(2 * l + 1) * e3xp.clebsch_gordan(1, 2, l) for l in (1, 2, 3)]
+    np.testing.assert_allclose(Q.array, np.concatenate(blocks, axis=-1), atol=1e-15)
+
+
+def test_keep_ir_filters_the_full_basis():
+    full = e3xp.reduced_symmetric_tensor_product_basis("0e + 1o + 2e", 3)
+    kept = e3xp.reduced_symmetric_tensor_product_basis("0e + 1o + 2e", 3, keep_ir="0e + 1o + 2e")
+    assert kept.irreps == "5x0e + 5x1o + 6x2e"
+    np.testing.assert_allclose(kept.array, full.filter(keep="0e + 1o + 2e").array, atol=1e-15)
+    kept = e3xp.reduced_tensor_product_basis("ijk=jik", i="1o", k="1o", keep_ir=[e3xp.Irrep("1o")])
+    full = e3xp.reduced_tensor_product_basis("ijk=jik", i="1o", k="1o")
+    np.testing.assert_allclose(kept.array, full.filter(keep="1o").array, atol=1e-15)
+    assert e3xp.reduced_tensor_product_basis("ij=ji", i="1o", keep_ir=[]).shape == (3, 3, 0)
+
+
+def test_cached_and_read_only():
+    Q1 = e3xp.reduced_symmetric_tensor_product_basis("0e + 1o", 2)
+    Q2 = e3xp.reduced_symmetric_tensor_product_basis("1x0e+1x1o", 2)
+    assert Q1.array is Q2.array
+    assert Q1.array.dtype == np.float64 and isinstance(Q1.array, np.ndarray)
+    assert not Q1.array.flags.writeable
+    with pytest.raises(ValueError):
+        Q1.array[0, 0, 0] = 1.0
+    # the formula, the symmetric function and the same symmetry by keyword share results
+    Q3 = e3xp.reduced_tensor_product_basis("ij=ji", i="0e + 1o")
+    np.testing.assert_array_equal(Q3.array, Q1.array)
+
+
+def test_formula_details():
+    # whitespace is ignored; irreps given on either of two exchanged indices
+    a = e3xp.reduced_tensor_product_basis("ij = -ji", j="1o")
+    b = e3xp.reduced_tensor_product_basis("ij=-ji", i="1o")
+    np.testing.assert_array_equal(a.array, b.array)
+    # generators compose: ijk=jik=ikj implies the full symmetric group
+    c = e3xp.reduced_tensor_product_basis("ijk=jik=ikj", i="1o")
+    np.testing.assert_allclose(c.array, e3xp.reduced_symmetric_tensor_product_basis("1o", 3).array, atol=1e-15)
+    # inconsistent signs leave nothing
+    assert e3xp.reduced_tensor_product_basis("ij=ji=-ji", i="1o").shape == (3, 3, 0)
+
+
+@pytest.mark.parametrize(
+    "call, exc, match",
+    [
+        (lambda: e3xp.reduced_tensor_product_basis("ijk=jik", i="1o"), ValueError, "index 'k'.*no irreps"),
+        (lambda: e3xp.reduced_tensor_product_basis("ij=ji", i="1o", j="1e"), ValueError, "'i' and 'j'"),
+        (lambda: e3xp.reduced_tensor_product_basis("ij=ji", i="1o", k="1o"), ValueError, "index 'k'.*not appear"),
+        (lambda: e3xp.reduced_tensor_product_basis("ij=ik", i="1o"), ValueError, "not a permutation"),
+        (lambda: e3xp.reduced_tensor_product_basis("-ij=ji", i="1o"), ValueError, "first term"),
+        (lambda: e3xp.reduced_tensor_product_basis("ii", i="1o"), ValueError, "distinct"),
+        (lambda: e3xp.reduced_tensor_product_basis("", i="1o"), ValueError, "no index"),
+        (lambda: e3xp.reduced_tensor_product_basis("ij", i="1o", ab="1o"), TypeError, "keyword argument 'ab'"),
+        (lambda: e3xp.reduced_tensor_product_basis("ij", i="2q", j="1o"), ValueError, "i: expected irreps"),
+        (lambda: e3xp.reduced_tensor_product_basis(3), TypeError, "formula_or_irreps_list"),
+        (lambda: e3xp.reduced_tensor_product_basis([]), ValueError, "formula_or_irreps_list"),
+        (lambda: e3xp.reduced_tensor_product_basis(["1o"], i="1o"), TypeError, "need a formula"),
+        (lambda: e3xp.reduced_tensor_product_basis(["1o", "1x"]), ValueError, r"formula_or_irreps_list\[1\]"),
+        (lambda: e3xp.reduced_tensor_product_basis("ij", i="1o", j="1o", epsilon=-1.0), ValueError, "epsilon"),
+        (lambda: e3xp.reduced_tensor_product_basis("ij", i="1o", j="1o", epsilon="x"), TypeError, "epsilon"),
+        (lambda: e3xp.reduced_tensor_product_basis("ij", i="1o", j="1o", keep_ir=3), TypeError, "keep_ir"),
+        (lambda: e3xp.reduced_tensor_product_basis("ij", i="1o", j="1o", keep_ir="3q"), ValueError, "keep_ir"),
+        (lambda: e3xp.reduced_symmetric_tensor_product_basis("1o", 0), ValueError, "degree"),
+        (lambda: e3xp.reduced_symmetric_tensor_product_basis("1o", 2.0), TypeError, "degree"),
+        (lambda: e3xp.reduced_antisymmetric_tensor_product_basis("1o", True), TypeError, "degree"),
+        (lambda: e3xp.reduced_antisymmetric_tensor_product_basis(5, 2), TypeError, "irreps"),
+    ],
+)
+def test_bad_input(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_formula_errors_are_also_runtime_errors():
+    # e3nn-jax raises RuntimeError for these; code that catches it keeps working.
+    with pytest.raises(RuntimeError):
+        e3xp.reduced_tensor_product_basis("ijk=jik", i="1o")
+    assert issubclass(FormulaError, ValueError) and issubclass(FormulaError, RuntimeError)
