@@ -415,12 +415,16 @@ def _constrain(basis: _Basis, group: frozenset, epsilon: float) -> _Basis:
 def _round_sqrt_rational(basis: _Basis) -> _Basis:
     """Every entry to the nearest ``±sqrt(p / q)``, ``q <= 2**40 + 1`` on the square."""
     a = basis.array
-    values, inverse = np.unique(np.abs(a), return_inverse=True)
+    # Bases are mostly zeros: round the distinct nonzero magnitudes only.
+    nonzero = a != 0
+    values, inverse = np.unique(np.abs(a[nonzero]), return_inverse=True)
     rounded = np.empty_like(values)
     for k, v in enumerate(values.tolist()):
         sq = Fraction(v * v).limit_denominator(_MAX_SQUARE_DENOMINATOR)
         rounded[k] = _sqrt_ratio_to_float(sq.numerator, sq.denominator)
-    return _Basis(basis.irreps, np.sign(a) * rounded[inverse.reshape(a.shape)])
+    out = np.zeros_like(a)
+    out[nonzero] = np.sign(a[nonzero]) * rounded[inverse.reshape(-1)]
+    return _Basis(basis.irreps, out)
 
 
 def _read_only(basis: _Basis) -> _Basis:
