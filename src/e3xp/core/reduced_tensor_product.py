@@ -334,7 +334,7 @@ def _chunks(basis: _Basis) -> list:
 
 
 def _from_chunks(mul_irs: list, blocks: list, lead: tuple) -> _Basis:
-    flat = [b.reshape(lead + (-1,)) for b in blocks]
+    flat = [b.reshape(lead + (b.shape[-2] * b.shape[-1],)) for b in blocks]
     array = np.concatenate(flat, axis=-1) if flat else np.zeros(lead + (0,))
     return _Basis(Irreps(mul_irs), array)
 
@@ -468,7 +468,7 @@ def _reduce(irreps_tuple: tuple, group: frozenset, keep, epsilon: float) -> _Bas
                 keep_sub = _products_of(keep_sub, frozenset(m.ir for m in irreps))
         sub = _reduce(tuple(irreps_tuple[a] for a in axes), _subgroup(group, axes), keep_sub, epsilon)
         shape = tuple(d if a in axes else 1 for a, d in enumerate(dims))
-        merged = (axes, _Basis(sub.irreps, sub.array.reshape(shape + (-1,))))
+        merged = (axes, _Basis(sub.irreps, sub.array.reshape(shape + (sub.irreps.dim,))))
         parts = [merged] + [part for k, part in enumerate(parts) if k not in (i, j)]
 
     if len(parts) == 1:
@@ -510,7 +510,7 @@ def _reduce_symmetric_several(irreps: Irreps, degree: int, keep, epsilon: float)
         for k, n in used:
             b = power(k, n)
             shape = (1,) * start + b.array.shape[:-1] + (1,) * (degree - start - n)
-            factors.append(_Basis(b.irreps, b.array.reshape(shape + (-1,))))
+            factors.append(_Basis(b.irreps, b.array.reshape(shape + (b.irreps.dim,))))
             start += n
         if len(factors) == 1:
             prod = _filter(factors[0], keep)
@@ -703,21 +703,15 @@ def reduced_antisymmetric_tensor_product_basis(irreps, degree: int, *, epsilon: 
 
     Parameters
     ----------
-    irreps : irreps
-        The irreps of every index.
-    degree : int
-        The number of indices, ``>= 1``.
-    epsilon : float, optional
-        Tolerance of the orthogonalization (default ``1e-5``).
-    keep_ir : irreps or list of Irrep, optional
-        Only these irreps are kept in the output; default: all.
+    irreps, degree, epsilon, keep_ir
+        As :func:`reduced_symmetric_tensor_product_basis`.
 
     Returns
     -------
     IrrepsArray
-        NumPy-backed, float64, read-only and cached, of shape
-        ``(d, ..., d, irreps_out.dim)``; ``binomial(d, degree)`` components when
-        nothing is filtered out (none when ``degree > d``).
+        As :func:`reduced_symmetric_tensor_product_basis`, with
+        ``binomial(d, degree)`` components when nothing is filtered out (none when
+        ``degree > d``).
 
     Raises
     ------
