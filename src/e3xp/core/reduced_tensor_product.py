@@ -62,6 +62,7 @@ from e3xp.core.clebsch_gordan import _sqrt_ratio_to_float, clebsch_gordan
 from e3xp.core.irreps import Irrep, Irreps, MulIrrep
 
 __all__ = [
+    "FormulaError",
     "reduced_tensor_product_basis",
     "reduced_symmetric_tensor_product_basis",
     "reduced_antisymmetric_tensor_product_basis",
@@ -598,7 +599,10 @@ def reduced_tensor_product_basis(formula_or_irreps_list, *, epsilon: float = 1e-
     Differences from e3nn-jax: its private ``_use_optimized_implementation``
     argument does not exist (the optimized construction is always used, as is
     e3nn-jax's default); whitespace in a formula is ignored (e3nn-jax reads a space
-    as an index); bad input raises ``ValueError``/``TypeError`` as described.
+    as an index); index irreps given by keyword together with a list of irreps are
+    refused (e3nn-jax ignores them silently); an index of dimension 0 gives an
+    empty basis (e3nn-jax fails in a reshape); bad input raises
+    ``ValueError``/``TypeError`` as described.
 
     Examples
     --------
