@@ -117,6 +117,9 @@ def test_reduced_antisymmetric_tensor_product_basis_matches_e3nn_jax(e3nn_jax, i
     )
 
 
+N_RANDOM = 24  # randomly drawn calls, compared with e3nn-jax and checked for the properties
+
+
 def _random_irreps(rng, max_dim: int) -> str:
     while True:
         entries = []
@@ -149,7 +152,7 @@ def _random_case(seed: int):
     return name, (_random_irreps(rng, 12 if degree == 2 else 7), degree), kwargs
 
 
-@pytest.mark.parametrize("seed", range(16))
+@pytest.mark.parametrize("seed", range(N_RANDOM))
 def test_random_cases_match_e3nn_jax(e3nn_jax, seed):
     name, args, kwargs = _random_case(seed)
     ours = getattr(e3xp, name)(*args, **kwargs)
@@ -177,38 +180,6 @@ def test_matches_e3nn_torch_reduced_tensor_products(formula, kwargs):
 # ---------------------------------------------------------------------------
 
 
-def _formula_terms(formula: str):
-    """``[(sign, term)]`` of a formula, the first term included (sign +1)."""
-    return [(-1 if t.startswith("-") else 1, t.lstrip("-")) for t in formula.split("=")]
-
-
-def _all_bases():
-    """(description, basis, [(sign, permutation of the axes)] generators, irreps per axis)."""
-    for formula, kwargs in FORMULA_CASES:
-        Q = e3xp.reduced_tensor_product_basis(formula, **kwargs)
-        if isinstance(formula, list):
-            yield str(formula), Q, [], [Irreps(f) for f in formula], kwargs.get("keep_ir")
-            continue
-        terms = _formula_terms(formula)
-        f0 = terms[0][1]
-        # In these cases an index without irreps takes those of the previous index
-        # (exchanged with it by the formula).
-        irreps, last = [], None
-        for c in f0:
-            last = Irreps(kwargs[c]) if c in kwargs else last
-            irreps.append(last)
-        gens = [(s, tuple(f0.index(c) for c in t)) for s, t in terms[1:]]
-        yield formula, Q, gens, irreps, kwargs.get("keep_ir")
-    for irreps, degree, kwargs in SYMMETRIC_CASES:
-        Q = e3xp.reduced_symmetric_tensor_product_basis(irreps, degree, **kwargs)
-        gens = [(1, p) for p in _transpositions(degree)]
-        yield f"sym {irreps} {degree}", Q, gens, [Irreps(irreps)] * degree, kwargs.get("keep_ir")
-    for irreps, degree, kwargs in ANTISYMMETRIC_CASES:
-        Q = e3xp.reduced_antisymmetric_tensor_product_basis(irreps, degree, **kwargs)
-        gens = [(-1, p) for p in _transpositions(degree)]
-        yield f"antisym {irreps} {degree}", Q, gens, [Irreps(irreps)] * degree, kwargs.get("keep_ir")
-
-
 def _transpositions(n):
     for a in range(n - 1):
         p = list(range(n))
@@ -216,36 +187,63 @@ def _transpositions(n):
         yield tuple(p)
 
 
-ALL_BASES = list(_all_bases())
-BASIS_IDS = [case[0] for case in ALL_BASES]
+def _symmetry_of(name, args, kwargs):
+    """``(generators, irreps per axis)`` of a call, read from its arguments alone.
+
+    Generators are ``(sign, p)`` meaning ``T[x] = sign * T[x o p]``.  For formulas,
+    an index without irreps takes those of the previous index (true of every
+    formula used here: it is exchanged with that index).
+    """
+    if name != "reduced_tensor_product_basis":
+        irreps, degree = Irreps(args[0]), args[1]
+        sign = 1 if name == "reduced_symmetric_tensor_product_basis" else -1
+        return [(sign, p) for p in _transpositions(degree)], [irreps] * degree
+    if isinstance(args[0], list):
+        return [], [Irreps(irreps) for irreps in args[0]]
+    terms = [(-1 if t.startswith("-") else 1, t.lstrip("-")) for t in args[0].split("=")]
+    f0 = terms[0][1]
+    axes, last = [], None
+    for c in f0:
+        last = Irreps(kwargs[c]) if c in kwargs else last
+        axes.append(last)
+    return [(s, tuple(f0.index(c) for c in t)) for s, t in terms[1:]], axes
 
 
-@pytest.mark.parametrize("case", ALL_BASES, ids=BASIS_IDS)
-def test_index_symmetry_holds_exactly(case):
-    _, Q, gens, _, _ = case
+CALLS = (
+    [("reduced_tensor_product_basis", (f,), kw) for f, kw in FORMULA_CASES]
+    + [("reduced_symmetric_tensor_product_basis", (ir, n), kw) for ir, n, kw in SYMMETRIC_CASES]
+    + [("reduced_antisymmetric_tensor_product_basis", (ir, n), kw) for ir, n, kw in ANTISYMMETRIC_CASES]
+    + [_random_case(seed) for seed in range(N_RANDOM)]
+)
+CALL_IDS = [f"{name[8:-21] or 'formula'}{args}{kw or ''}" for name, args, kw in CALLS]
+
+
+@pytest.mark.parametrize("name, args, kwargs", CALLS, ids=CALL_IDS)
+def test_index_symmetry_holds_exactly(name, args, kwargs):
+    Q = getattr(e3xp, name)(*args, **kwargs)
+    gens, _ = _symmetry_of(name, args, kwargs)
     for sign, p in gens:
         permuted = np.transpose(Q.array, p + (len(p),))  # permuted[x] = Q[x o p]
         np.testing.assert_allclose(Q.array, sign * permuted, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("case", ALL_BASES, ids=BASIS_IDS)
-def test_equivariant_under_random_o3(case):
-    _, Q, _, irreps, _ = case
+@pytest.mark.parametrize("name, args, kwargs", CALLS, ids=CALL_IDS)
+def test_equivariant_under_random_o3(name, args, kwargs):
+    # (D_1 x D_2 x ...) Q = Q D_out: rotating the irreps rotates the tensor.
+    Q = getattr(e3xp, name)(*args, **kwargs)
+    _, axes = _symmetry_of(name, args, kwargs)
     for seed in range(3):
-        g = e3xp.rand_o3_matrix(seed)
-        if seed == 0:
-            g = -e3xp.rand_matrix(seed)  # make sure the inversion is exercised
+        g = -e3xp.rand_matrix(seed) if seed == 0 else e3xp.rand_o3_matrix(seed)  # seed 0: with inversion
         left = Q.array
-        for axis, ir in enumerate(irreps):
-            D = ir.D_from_matrix(g)
-            left = np.moveaxis(np.tensordot(D, left, axes=(1, axis)), 0, axis)
+        for axis, irreps in enumerate(axes):
+            left = np.moveaxis(np.tensordot(irreps.D_from_matrix(g), left, axes=(1, axis)), 0, axis)
         right = Q.array @ Q.irreps.D_from_matrix(g) if Q.irreps.dim else Q.array
         np.testing.assert_allclose(left, right, rtol=0, atol=1e-10)
 
 
-@pytest.mark.parametrize("case", ALL_BASES, ids=BASIS_IDS)
-def test_columns_orthonormal(case):
-    _, Q, _, _, _ = case
+@pytest.mark.parametrize("name, args, kwargs", CALLS, ids=CALL_IDS)
+def test_columns_orthonormal(name, args, kwargs):
+    Q = getattr(e3xp, name)(*args, **kwargs)
     flat = Q.array.reshape(math.prod(Q.shape[:-1]), Q.shape[-1])
     np.testing.assert_allclose(flat.T @ flat, np.eye(Q.shape[-1]), rtol=0, atol=1e-10)
 
@@ -283,11 +281,15 @@ def _count_free_components(shape, gens) -> int:
     return len(roots - {find(r)[0] for r in killed})
 
 
-@pytest.mark.parametrize("case", [c for c in ALL_BASES if c[4] is None], ids=[c[0] for c in ALL_BASES if c[4] is None])
-def test_dimension_equals_symmetric_subspace(case):
+UNFILTERED = [call for call in CALLS if "keep_ir" not in call[2]]
+
+
+@pytest.mark.parametrize("name, args, kwargs", UNFILTERED, ids=[CALL_IDS[CALLS.index(c)] for c in UNFILTERED])
+def test_dimension_equals_symmetric_subspace(name, args, kwargs):
     # With the index symmetry holding and orthonormal columns (tests above), equal
     # dimensions mean the basis spans the whole symmetric subspace.
-    _, Q, gens, _, _ = case
+    Q = getattr(e3xp, name)(*args, **kwargs)
+    gens, _ = _symmetry_of(name, args, kwargs)
     assert Q.shape[-1] == _count_free_components(Q.shape[:-1], gens)
 
 
