@@ -392,3 +392,21 @@ def test_formula_errors_are_also_runtime_errors():
     with pytest.raises(RuntimeError):
         e3xp.reduced_tensor_product_basis("ijk=jik", i="1o")
     assert issubclass(FormulaError, ValueError) and issubclass(FormulaError, RuntimeError)
+
+
+def test_mace_symmetric_contraction_pattern(e3nn_jax):
+    # What e3nn-jax's SymmetricTensorProduct (MACE) does with the basis: per output
+    # irrep, the (x^d, mul, 2l+1) chunk contracted with weights and d copies of x.
+    irreps, keep = "0e + 1o + 2e", "0e + 1o"
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=Irreps(irreps).dim)
+    for order in (1, 2, 3):
+        ours = e3xp.reduced_symmetric_tensor_product_basis(irreps, order, keep_ir=keep)
+        theirs = e3nn_jax.reduced_symmetric_tensor_product_basis(irreps, order, keep_ir=keep)
+        for (mul, ir), u, (mul_j, ir_j), u_j in zip(ours.irreps, ours.chunks, theirs.irreps, theirs.chunks):
+            assert (mul, ir.l, ir.p) == (mul_j, ir_j.l, ir_j.p)
+            w = rng.normal(size=mul)
+            out, out_j = np.asarray(u), np.asarray(u_j)
+            for _ in range(order):
+                out, out_j = np.tensordot(x, out, axes=(0, 0)), np.tensordot(x, out_j, axes=(0, 0))
+            np.testing.assert_allclose(w @ out, w @ out_j, rtol=0, atol=1e-10)
