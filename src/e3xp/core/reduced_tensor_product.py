@@ -407,6 +407,9 @@ def _constrain(basis: _Basis, group: frozenset, epsilon: float) -> _Basis:
         # mu = sin^2 of the angles between the copies' span and the symmetric
         # subspace; 1 - cos is the eigenvalue e3nn-jax compares with epsilon.
         free = vecs[:, 1.0 - np.sqrt(np.clip(1.0 - mu, 0.0, None)) < epsilon]
+        # e3nn-jax orthonormalizes the rows of V_a V_a^T, V_a the copies' half of
+        # its unit null vectors (a, b): that matrix is half the projector on the
+        # free combinations.  Same rows, same order, same epsilon test.
         coef = _gram_schmidt_rows(free @ free.T / 2, epsilon)
         mul_irs.append(MulIrrep(len(coef), ir))
         blocks.append(np.einsum("vu,...ui->...vi", coef, block))
