@@ -90,6 +90,12 @@ from .core.rotations import (
 from .core.su2 import su2_clebsch_gordan, su2_generators
 from .core.wigner import generators
 # --- end of the rotations slice
+# issue 15 (e3nn-jax drop-in), reduced tensor product bases
+from .core.reduced_tensor_product import (
+    reduced_antisymmetric_tensor_product_basis,
+    reduced_symmetric_tensor_product_basis,
+    reduced_tensor_product_basis,
+)
 
 __version__ = "0.1.0.dev0"
 
@@ -185,4 +191,8 @@ __all__ = [
     "su2_generators",
     "su2_clebsch_gordan",
     # --- end of the rotations slice
+    # issue 15 (e3nn-jax drop-in), reduced tensor product bases
+    "reduced_tensor_product_basis",
+    "reduced_symmetric_tensor_product_basis",
+    "reduced_antisymmetric_tensor_product_basis",
 ]
