@@ -1061,7 +1061,7 @@ class IrrepsArray:
     def _per_irrep(self, factor, fn) -> "IrrepsArray":
         xp = self.backend.xp
         chunks, i = [], 0
-        for (mul, _), c in zip(self.irreps, self.chunks):
+        for (mul, _), c in zip(self.irreps, self._dense_chunks()):
             chunks.append(fn(c, xp.expand_dims(factor[..., i : i + mul], axis=-1)))
             i += mul
         # The factor's leading axes may broadcast the result to more leading axes.
@@ -1247,7 +1247,7 @@ class IrrepsArray:
             return IrrepsArray(self.irreps, xp.zeros(out_lead + (0,), dtype=self.dtype, device=self.device))
         cache = {}
         chunks = []
-        for (mul, ir), c in zip(self.irreps, self.chunks):
+        for (mul, ir), c in zip(self.irreps, self._dense_chunks()):
             if ir not in cache:
                 DT = np.ascontiguousarray(np.swapaxes(D_of(ir), -1, -2))
                 # Not the constant cache: these depend on R and are used once. Made
