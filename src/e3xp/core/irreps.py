@@ -344,7 +344,7 @@ class SliceStepError(ValueError, NotImplementedError):
 class SliceHelper:
     """``obj.slice_by_*[start:stop]``: checks the slice, resolves it against ``size``, calls ``fn``.
 
-    ``fn(start, stop)`` gets the resolved bounds (``0 <= start <= stop <= size``);
+    ``fn(start, stop)`` gets the bounds resolved by ``slice.indices(size)``;
     with ``step_ok``, ``fn(index)`` gets the slice itself (any step).
 
     Shared by the ``slice_by_mul``, ``slice_by_dim`` and ``slice_by_chunk``
@@ -366,7 +366,7 @@ class SliceHelper:
         start, stop, step = index.indices(self._size)
         if step != 1:
             raise SliceStepError(f"{self._what}[{index.start}:{index.stop}:{index.step}]: a step other than 1 is not supported")
-        return self._fn(start, max(start, stop))
+        return self._fn(start, stop)  # start > stop as e3nn-jax reads it: nothing, or a ValueError
 
 
 def _parse_irreps_string(s: str) -> list[MulIrrep]:
@@ -647,7 +647,8 @@ class Irreps(tuple):
     def slice_by_dim(self) -> "SliceHelper":
         """Slice by dimension: ``irreps.slice_by_dim[start:stop]`` counts components.
 
-        A ValueError when the slice cuts an irrep (it would not be equivariant).
+        A ValueError when the part of an entry inside the slice is not a whole
+        number of irreps (e3nn-jax's rule: only its length is checked).
 
         >>> Irreps("1e + 2e + 3x0e").slice_by_dim[3:8]
         1x2e
@@ -693,7 +694,9 @@ class Irreps(tuple):
             d = mul * ir.dim
             a, b = max(start, i) - i, min(stop, i + d) - i
             if (start <= i and i + d <= stop) or (start < i + d and i < stop):
-                if a % ir.dim or b % ir.dim:
+                # e3nn-jax checks only that the part kept is whole irreps long (b - a),
+                # not where it starts: Irreps carry no data, so only the count matters.
+                if (b - a) % ir.dim:
                     raise ValueError(
                         f"Irreps.slice_by_dim[{start}:{stop}] of {self} cuts the entry {mul}x{ir} inside an "
                         f"irrep (of dim {ir.dim}); slice at multiples of its dimension"
