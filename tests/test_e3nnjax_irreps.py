@@ -103,8 +103,8 @@ def test_int_entries_and_documented_examples_equal_e3nn_jax():
     assert Irreps("100x0e + 50x1e + 0x2e").lmax == e3nn.Irreps("100x0e + 50x1e + 0x2e").lmax == 1
 
 
-# Another slice of issue 15 adds these (rotations by log coordinates).
-OTHER_SLICES = {"D_from_log_coordinates"}
+# Another slice of issue 15 adds these (rotations: log coordinates, Irreps.generators).
+OTHER_SLICES = {"D_from_log_coordinates", "generators"}
 
 
 def test_irrep_api_matches_e3nn_jax():
