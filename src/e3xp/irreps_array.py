@@ -570,8 +570,10 @@ class IrrepsArray:
 
         Examples
         --------
-        >>> import warnings; warnings.simplefilter("ignore", DeprecationWarning)
-        >>> x = IrrepsArray.from_list("0e + 1o", [None, np.ones((1, 3))], ())
+        >>> import warnings
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore", DeprecationWarning)
+        ...     x = IrrepsArray.from_list("0e + 1o", [None, np.ones((1, 3))], ())
         >>> x, x.zero_flags
         (1x0e+1x1o [0. 1. 1. 1.], (True, False))
         """
@@ -602,6 +604,33 @@ class IrrepsArray:
             raise ValueError("from_list: dtype is needed when every chunk is None (or there are none)")
         be, dtype = _resolve(backend, dtype)
         return _assemble(irreps, chunks, lead, be.xp, dtype, None)
+
+    @staticmethod
+    def as_irreps_array(array, *, backend=None) -> "IrrepsArray":
+        """``array`` itself if it is an IrrepsArray, else the array as scalars ``(n)x0e`` (``n = shape[-1]``).
+
+        e3nn-jax's (deprecated) ``IrrepsArray.as_irreps_array``; this one warns too.
+        Python lists and numbers go to ``backend`` (a name or Backend; default:
+        the configured one).
+
+        Examples
+        --------
+        >>> import warnings
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore", DeprecationWarning)
+        ...     IrrepsArray.as_irreps_array(np.ones((2, 3))).irreps
+        3x0e
+        """
+        _deprecated("IrrepsArray.as_irreps_array", "as_irreps_array (e3nn-jax's e3nn.as_irreps_array)")
+        if isinstance(array, IrrepsArray):
+            return array
+        if not hasattr(array, "shape"):
+            from .ops.creation import _resolve
+
+            array = _resolve(backend, None)[0].asarray(array)
+        if len(array.shape) == 0:
+            raise ValueError("as_irreps_array: array has rank 0; expected an array of shape (..., n) for n scalars")
+        return IrrepsArray(f"{array.shape[-1]}x0e", array)
 
     def rechunk(self, irreps) -> "IrrepsArray":
         """The same array under other irreps that simplify alike (entries split or merged).
