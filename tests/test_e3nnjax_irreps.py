@@ -24,9 +24,8 @@ def _e3nn():
 def random_irreps(rng, n_max: int = 5, mul_max: int = 3, l_max: int = 2) -> Irreps:
     """Random irreps, zero multiplicities and repeated adjacent irreps included."""
     n = int(rng.integers(0, n_max + 1))
-    return Irreps(
-        [(int(rng.integers(0, mul_max + 1)), (int(rng.integers(0, l_max + 1)), int(rng.choice([-1, 1])))) for _ in range(n)]
-    )
+    muls, ls = rng.integers(0, mul_max + 1, size=n), rng.integers(0, l_max + 1, size=n)
+    return Irreps([(int(m), (int(l), int(rng.choice([-1, 1])))) for m, l in zip(muls, ls)])
 
 
 def _from_ref(ref) -> Irreps:

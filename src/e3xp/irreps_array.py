@@ -135,7 +135,10 @@ def _dim_slice_plan(key: tuple, start, stop):
         k = max(i for i, b in enumerate(bounds) if b < at)  # the entry that contains ``at``
         mul, ir = irreps[k]
         if (at - bounds[k]) % ir.dim:
-            return f"slice_by_dim[{start}:{stop}] cuts the entry {mul}x{ir} of {irreps} inside an irrep (of dim {ir.dim})"
+            return (
+                f"slice_by_dim[{start}:{stop}] cuts the entry {mul}x{ir} of {irreps} inside an irrep "
+                f"(of dim {ir.dim})"
+            )
         ends.append(k + 1 if is_stop else k)
     out, parents = [], []
     for k in range(ends[0], ends[1]):
@@ -1284,7 +1287,7 @@ class IrrepsArray:
                 cache[ir] = backend._materialize(DT, like=self.array)
             # (*lead, mul, d) @ (*batch, d, d): the batch axes broadcast against lead
             chunks.append(xp.matmul(c, cache[ir]))
-        return self._from_chunks(self.irreps, chunks, lead=out_lead)
+        return self._from_chunks(self.irreps, chunks, lead=out_lead, zero_flags=self.zero_flags)  # D 0 = 0
 
     def transform_by_matrix(self, R) -> "IrrepsArray":
         """Act with an element of O(3): ``R`` of shape ``(..., 3, 3)``, ``det(R) = +-1``.

@@ -365,7 +365,9 @@ class SliceHelper:
             return self._fn(index)  # the slice itself: any step, Python's rules
         start, stop, step = index.indices(self._size)
         if step != 1:
-            raise SliceStepError(f"{self._what}[{index.start}:{index.stop}:{index.step}]: a step other than 1 is not supported")
+            raise SliceStepError(
+                f"{self._what}[{index.start}:{index.stop}:{index.step}]: a step other than 1 is not supported"
+            )
         return self._fn(start, stop)  # start > stop as e3nn-jax reads it: nothing, or a ValueError
 
 
