@@ -145,7 +145,27 @@ def test_slice_by_mul_dim_chunk(xp, seed):
                 x.slice_by_dim[a:b]
             continue
         assert_same(xp, x.slice_by_dim[a:b], expected)
+        assert_same(xp, x[..., a:b], ref[..., a:b])
+        assert_same(xp, x[1, a:], ref[1, a:])
     assert_same(xp, x.slice_by_dim[:], ref.slice_by_dim[:])
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_index_by_irreps(xp, seed):
+    rng = np.random.default_rng(seed)
+    x, ref = _pair(xp, rng, _irreps(rng, n_max=5))
+    for _ in range(4):
+        a, b = sorted(int(v) for v in rng.integers(0, len(x.irreps) + 1, size=2))
+        sub = x.irreps[a:b]
+        try:
+            expected = ref[..., _ref_irreps(sub)]
+        except IndexError:  # e3nn-jax: not exactly once
+            with pytest.raises(ValueError, match="must appear exactly once"):
+                x[..., sub]
+            continue
+        assert_same(xp, x[..., sub], expected)
+        if len(sub):  # as a string, with every axis indexed
+            assert_same(xp, x[0, str(sub)], ref[0, str(sub)])
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -4,7 +4,7 @@ Semantics follow e3nn-jax: the last axis holds the concatenation of the entries 
 ``irreps`` (each entry ``mul x ir`` laid out ``(mul, 2l + 1)`` row-major); every
 other axis is a leading (batch) axis. Only equivariant arithmetic is allowed, so
 the class refuses what would silently break equivariance (adding different irreps,
-indexing the irreps axis, multiplying by a vector of per-component factors).
+indexing inside an irrep, multiplying by a vector of per-component factors).
 
 All checks look only at shapes, irreps and types, never at values, so an
 IrrepsArray flows through ``jax.jit`` / ``jax.vmap`` and ``torch.compile`` without
@@ -1139,11 +1139,19 @@ class IrrepsArray:
 
     # --- leading axes ----------------------------------------------------------
     def __getitem__(self, index) -> "IrrepsArray":
-        """Index the leading axes; the irreps axis is always kept whole.
+        """Index the leading axes; the irreps axis is kept whole or cut between irreps.
 
         Integers, slices, ``None`` and index arrays address the leading axes, from
-        the front, or from the back after an ``Ellipsis``. The irreps axis may
-        only be addressed by a full slice ``:``, and no new axis may follow it.
+        the front, or from the back after an ``Ellipsis``. No new axis may follow
+        the irreps axis. As in e3nn-jax, the irreps axis (the last item, after an
+        ``Ellipsis`` or when every axis is indexed) may be:
+
+        * a full slice ``:``;
+        * irreps (a string, Irrep, MulIrrep or Irreps) that appear exactly once as
+          consecutive entries, e.g. ``x[..., "2x1o"]``;
+        * a slice ``start:stop`` of components (no step), as :attr:`slice_by_dim`.
+
+        An integer there is refused (it would take one component of an irrep).
 
         Examples
         --------
@@ -1155,8 +1163,36 @@ class IrrepsArray:
         Traceback (most recent call last):
         ...
         ValueError: IrrepsArray index (0, 1, 2) reaches the irreps axis; index only the leading axes (2, 4), or use .filter() to select irreps
+        >>> y = IrrepsArray("0e + 2x1o", np.arange(14.0).reshape(2, 7))
+        >>> y[1, "2x1o"]
+        2x1o [ 8.  9. 10. 11. 12. 13.]
+        >>> y[..., 1:4]
+        1x1o
+        [[ 1.  2.  3.]
+         [ 8.  9. 10.]]
         """
+        items = index if isinstance(index, tuple) else (index,)
+        if items and (len(items) == self.ndim or any(i is Ellipsis for i in items[:-1])):
+            last, rest = items[-1], items[:-1] + (slice(None),)
+            if isinstance(last, (str, Irrep, MulIrrep, Irreps)):
+                return self._by_irreps(Irreps(last), items)[rest]
+            if isinstance(last, slice) and last != slice(None) and _is_dim_slice(last):
+                try:
+                    return self.slice_by_dim[last][rest]
+                except ValueError as e:
+                    raise ValueError(f"IrrepsArray index {items!r} cuts the irreps axis inside an irrep: {e}") from None
         return IrrepsArray(self.irreps, self.array[self._leading_index(index)], zero_flags=self._zero_flags)
+
+    def _by_irreps(self, irreps: Irreps, index: tuple) -> "IrrepsArray":
+        """The consecutive entries equal to ``irreps`` (they must appear exactly once)."""
+        n = len(irreps)
+        found = [i for i in range(len(self.irreps)) if self.irreps[i : i + n] == irreps]
+        if len(found) != 1:
+            raise ValueError(
+                f"IrrepsArray index {index!r}: the irreps {irreps} must appear exactly once as consecutive "
+                f"entries of {self.irreps}, found {len(found)} times; see also x.filter(...)"
+            )
+        return self._select(range(found[0], found[0] + n))
 
     def _leading_index(self, index) -> tuple:
         """``index`` checked to address only the leading axes, as a tuple the array API takes.
@@ -1166,7 +1202,8 @@ class IrrepsArray:
         index = index if isinstance(index, tuple) else (index,)
         if any(isinstance(i, (str, Irrep, Irreps, MulIrrep)) for i in index):
             raise TypeError(
-                f"IrrepsArray index {index!r}: select irreps with x.filter(...), not by indexing"
+                f"IrrepsArray index {index!r}: irreps can only be the last index, after an Ellipsis "
+                "(x[..., '1o']); or select them with x.filter(...)"
             )
         ellipses = [k for k, i in enumerate(index) if i is Ellipsis]
         if len(ellipses) > 1:
@@ -1390,6 +1427,15 @@ class IrrepsArray:
         if "\n" in r:
             return f"{self.irreps}\n{r}"
         return f"{self.irreps} {r}"
+
+
+def _is_dim_slice(i: slice) -> bool:
+    """A slice e3nn-jax reads as components of the irreps axis: int (or None) bounds, no step."""
+    ints = all(
+        v is None or (isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)))
+        for v in (i.start, i.stop)
+    )
+    return ints and i.step is None
 
 
 def _is_full_slice(i) -> bool:
