@@ -7,6 +7,8 @@ equivariance), then for its errors; the last tests run the common methods under
 torch autograd, ``torch.compile`` and ``jax.jit`` / ``vmap`` / ``grad``.
 """
 
+import copy
+import pickle
 import warnings
 
 import numpy as np
@@ -300,6 +302,15 @@ def test_at_updates_only_the_index(xp):
     assert IrrepsArray.zeros_like(x).at[0].add(IrrepsArray.zeros_like(y)).zero_flags == (True, True)
 
 
+def test_zero_flags_survive_pickle_and_copy(xp):
+    x = IrrepsArray("0e + 1o", xp.asarray(np.ones((2, 4)))).extend_with_zeros("0e + 2e + 1o")
+    assert x.zero_flags == (False, True, False)
+    for how in (lambda v: pickle.loads(pickle.dumps(v)), copy.copy, copy.deepcopy):
+        y = how(x)
+        assert y.zero_flags == x.zero_flags and y.irreps == x.irreps
+        np.testing.assert_array_equal(xp.to_numpy(y), xp.to_numpy(x))
+
+
 def test_methods_are_equivariant(xp):
     if xp.dtype == "float32":
         pytest.skip("the float64 equivariance checks suffice; float32 only changes the tolerance")
@@ -383,7 +394,8 @@ def _common(x, y):
     d = x.at[0].set(y).at[1].add(y)
     e = x.extend_with_zeros("0o + 4x0e + 2x1o + 2x2e").remove_zero_chunks()
     chunks = [ch for ch in x.chunks if ch is not None]
-    return [a.array, b.array, c.array, d.array, e.array, x.axis_to_irreps().array] + chunks
+    f = x[..., "2x1o"].array + x[:, 4:10].array
+    return [a.array, b.array, c.array, d.array, e.array, x.axis_to_irreps().array, f] + chunks
 
 
 def _inputs(backend_asarray):
