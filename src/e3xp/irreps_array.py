@@ -194,6 +194,7 @@ def _axis(axis, ndim: int, method: str, what: str) -> int:
         raise ValueError(f"{method}: axis={axis} is out of range for {what} of ndim {ndim}")
     return int(axis) % ndim
 
+
 def _is_number(x) -> bool:
     return isinstance(x, numbers.Number) and not isinstance(x, (bool, np.bool_))
 
@@ -783,7 +784,7 @@ class IrrepsArray:
             raise ValueError(f"IrrepsArray.{plan}")
         irreps, parents = plan
         flags = [self.zero_flags[k] for k in parents]
-        if bounds == (None, None) or bounds == (0, self.irreps.dim) and irreps == self.irreps:
+        if bounds == (None, None) or (bounds == (0, self.irreps.dim) and irreps == self.irreps):
             return self
         return IrrepsArray(irreps, self.array[..., bounds[0] : bounds[1]], zero_flags=flags)
 
