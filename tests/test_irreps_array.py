@@ -196,8 +196,11 @@ def test_indexing_and_reshape():
             x[bad]
     with pytest.raises(IndexError, match="4 indexed axes"):
         x[0, 0, 0, 0]
-    with pytest.raises(TypeError, match="filter"):
-        x[..., "1o"]
+    # e3nn-jax's irreps-axis indexing (issue 15): irreps, or a slice between irreps
+    np.testing.assert_array_equal(x[..., "1o"].array, x.array)
+    np.testing.assert_array_equal(x[1, :, 0:3].array, x.array[1])
+    with pytest.raises(TypeError, match="irreps can only be the last index"):
+        x["1o", 0]
     assert x.reshape(8, -1).shape == (8, 3) and x.reshape((4, 2, 3)).shape == (4, 2, 3)
     with pytest.raises(ValueError, match="last entry must be -1 or irreps.dim = 3"):
         x.reshape(6, 4)

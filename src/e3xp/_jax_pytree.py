@@ -1,5 +1,7 @@
 """IrrepsArray as a JAX pytree (the array is the only leaf; the irreps are static aux data).
 
+The zero flags are dropped on flatten (see ``_flatten``), exactly as e3nn-jax does.
+
 The registration happens as soon as JAX is imported, whichever of e3xp or jax is
 imported first: if jax is not imported yet, an import hook registers right after
 ``import jax`` finishes, without importing JAX itself.
@@ -18,6 +20,10 @@ _JAX_STATE = {"registered": False, "lock": threading.Lock(), "cls": None}
 
 
 def _flatten(x):
+    # The zero flags are deliberately not aux data (as in e3nn-jax): the leaf that
+    # comes back may be anything a transformation made of the array (a gradient,
+    # tree_map's f(array), an optimizer update), so a flag promising zeros would
+    # be a lie there. Unflattened IrrepsArrays have no flags, which is always true.
     return (x.array,), x.irreps
 
 

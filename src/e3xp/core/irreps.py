@@ -9,6 +9,7 @@ Everything here is immutable and hashable, so irreps can key caches of plans.
 
 from __future__ import annotations
 
+import math
 import numbers
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -353,6 +354,50 @@ class SortResult(NamedTuple):
     inv: tuple
 
 
+class SliceIndexError(TypeError, IndexError):
+    """A slice helper indexed by something else than a slice.
+
+    A TypeError (e3xp's rule for bad input) that is also the IndexError e3nn-jax raises.
+    """
+
+
+class SliceStepError(ValueError, NotImplementedError):
+    """A slice helper given a step other than 1.
+
+    A ValueError (e3xp's rule for bad input) that is also the NotImplementedError e3nn-jax raises.
+    """
+
+
+class SliceHelper:
+    """``obj.slice_by_*[start:stop]``: checks the slice, resolves it against ``size``, calls ``fn``.
+
+    ``fn(start, stop)`` gets the bounds resolved by ``slice.indices(size)``;
+    with ``step_ok``, ``fn(index)`` gets the slice itself (any step).
+
+    Shared by the ``slice_by_mul``, ``slice_by_dim`` and ``slice_by_chunk``
+    properties of :class:`Irreps` and of ``IrrepsArray``.
+    """
+
+    __slots__ = ("_what", "_size", "_fn", "_step_ok")
+
+    def __init__(self, what: str, size: int, fn, step_ok: bool = False):
+        self._what, self._size, self._fn, self._step_ok = what, size, fn, step_ok
+
+    def __getitem__(self, index):
+        if not isinstance(index, slice):
+            raise SliceIndexError(
+                f"{self._what}[{index!r}]: expected a slice like {self._what}[2:4], got {type(index).__name__}"
+            )
+        if self._step_ok:
+            return self._fn(index)  # the slice itself: any step, Python's rules
+        start, stop, step = index.indices(self._size)
+        if step != 1:
+            raise SliceStepError(
+                f"{self._what}[{index.start}:{index.stop}:{index.step}]: a step other than 1 is not supported"
+            )
+        return self._fn(start, stop)  # start > stop as e3nn-jax reads it: nothing, or a ValueError
+
+
 def _parse_irreps_string(s: str) -> list[MulIrrep]:
     if s.strip() == "":
         return []
@@ -376,6 +421,10 @@ def _as_mul_irrep(x) -> MulIrrep:
         return x
     if isinstance(x, Irrep):
         return MulIrrep(1, x)
+    if isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_)):
+        # e3nn-jax reads a bare int as the irrep (l, +1): Irreps([1, 2]) is 1x1e+1x2e
+        # (not the harmonics' parity); a bool is no degree.
+        return MulIrrep(1, Irrep(int(x), 1))
     if isinstance(x, str):
         items = _parse_irreps_string(x)
         if len(items) != 1:
@@ -391,7 +440,8 @@ def _as_mul_irrep(x) -> MulIrrep:
         raise TypeError(f"cannot make an irreps entry from {x!r}: expected a str, got {type(x).__name__}")
     raise TypeError(
         f"cannot make an irreps entry from {x!r} of type {type(x).__name__}: expected "
-        "'2x1o', an Irrep, a MulIrrep or a (mul, irrep) tuple"
+        "'2x1o', an int degree l (read as the irrep (l, +1), as e3nn-jax does), an Irrep, "
+        "a MulIrrep or a (mul, irrep) tuple"
     )
 
 
@@ -481,10 +531,28 @@ class Irreps(tuple):
 
     @property
     def lmax(self) -> int:
-        """The largest degree; a ValueError for empty irreps."""
-        if len(self) == 0:
-            raise ValueError("lmax of empty Irreps is undefined")
-        return max(mul_ir.ir.l for mul_ir in self)
+        """The largest degree among the entries of nonzero multiplicity.
+
+        As in e3nn-jax (``max(self.ls)``), entries ``0x...`` do not count, and
+        irreps with no irrep at all (empty, or only zero multiplicities) raise a
+        ValueError.
+
+        >>> Irreps("0e + 0x3o").lmax
+        0
+        """
+        ls = [mul_ir.ir.l for mul_ir in self if mul_ir.mul > 0]
+        if not ls:
+            raise ValueError(f"lmax of Irreps {self!r} is undefined: it has no irrep of nonzero multiplicity")
+        return max(ls)
+
+    @property
+    def mul_gcd(self) -> int:
+        """The greatest common divisor of the multiplicities (0 for empty irreps).
+
+        >>> Irreps("4x0e + 6x1o").mul_gcd, Irreps("").mul_gcd
+        (2, 0)
+        """
+        return math.gcd(*self.muls)
 
     @property
     def muls(self) -> tuple:
@@ -504,8 +572,15 @@ class Irreps(tuple):
         return out
 
     def is_scalar(self) -> bool:
-        """True when every irrep is ``0e``."""
-        return all(mul_ir.ir.is_scalar() for mul_ir in self)
+        """True when the irreps listed are exactly ``0e`` (e3nn-jax semantics).
+
+        Entries of zero multiplicity count (``"0e + 0x1o"`` is not scalar) and
+        empty irreps are not scalar, as in e3nn-jax.
+
+        >>> Irreps("2x0e + 0e").is_scalar(), Irreps("0e + 0x1o").is_scalar(), Irreps("").is_scalar()
+        (True, False, False)
+        """
+        return {mul_ir.ir for mul_ir in self} == {Irrep(0, 1)}
 
     def count(self, ir) -> int:
         """The total multiplicity of ``ir``.
@@ -543,6 +618,121 @@ class Irreps(tuple):
         return Irreps([(mul * int(other), ir) for mul, ir in self])
 
     __rmul__ = __mul__
+
+    def __floordiv__(self, other) -> "Irreps":
+        """Divide every multiplicity by ``other`` (floor division), as e3nn-jax.
+
+        >>> Irreps("12x0e + 14x1e") // 2
+        6x0e+7x1e
+        """
+        if isinstance(other, (bool, np.bool_)) or not isinstance(other, (int, np.integer)):
+            return NotImplemented
+        if other <= 0:
+            raise ValueError(f"Irreps // {other!r}: the divisor must be an int > 0")
+        return Irreps([(mul // int(other), ir) for mul, ir in self])
+
+    def set_mul(self, mul: int) -> "Irreps":
+        """Every entry with multiplicity ``mul``.
+
+        >>> Irreps("2x0e + 1x1e").set_mul(3)
+        3x0e+3x1e
+        """
+        if isinstance(mul, (bool, np.bool_)) or not isinstance(mul, (int, np.integer)):
+            raise TypeError(f"set_mul(mul={mul!r}): expected an int, got {type(mul).__name__}")
+        if mul < 0:
+            raise ValueError(f"set_mul(mul={mul!r}): expected an int >= 0")
+        return Irreps([(int(mul), ir) for _, ir in self])
+
+    def unify(self) -> "Irreps":
+        """Merge adjacent equal irreps, keeping zero multiplicities (unlike :meth:`simplify`).
+
+        >>> Irreps("0e + 1e + 1e").unify()
+        1x0e+2x1e
+        >>> Irreps("0e + 0x1e + 0e").unify()
+        1x0e+0x1e+1x0e
+        """
+        out: list[list] = []
+        for mul, ir in self:
+            if out and out[-1][1] == ir:
+                out[-1][0] += mul
+            else:
+                out.append([mul, ir])
+        return Irreps([(mul, ir) for mul, ir in out])
+
+    @property
+    def slice_by_mul(self) -> "SliceHelper":
+        """Slice by multiplicity: ``irreps.slice_by_mul[start:stop]`` counts single irreps.
+
+        An entry cut by the slice keeps the part inside it.
+
+        >>> Irreps("2x1e + 2e").slice_by_mul[1:]
+        1x1e+1x2e
+        >>> Irreps("1e + 2e + 3x0e").slice_by_mul[1:3]
+        1x2e+1x0e
+        """
+        return SliceHelper("Irreps.slice_by_mul", self.num_irreps, self._by_mul)
+
+    @property
+    def slice_by_dim(self) -> "SliceHelper":
+        """Slice by dimension: ``irreps.slice_by_dim[start:stop]`` counts components.
+
+        A ValueError when the part of an entry inside the slice is not a whole
+        number of irreps (e3nn-jax's rule: only its length is checked).
+
+        >>> Irreps("1e + 2e + 3x0e").slice_by_dim[3:8]
+        1x2e
+        >>> Irreps("2x1e").slice_by_dim[1:]
+        Traceback (most recent call last):
+        ...
+        ValueError: Irreps.slice_by_dim[1:6] of 2x1e cuts the entry 2x1e inside an irrep (of dim 3); ...
+        """
+        return SliceHelper("Irreps.slice_by_dim", self.dim, self._by_dim)
+
+    @property
+    def slice_by_chunk(self) -> "SliceHelper":
+        """Slice by entry: ``irreps.slice_by_chunk[start:stop]`` is ``irreps[start:stop]``.
+
+        >>> Irreps("2x1e + 2e + 3x0e").slice_by_chunk[1:]
+        1x2e+3x0e
+        """
+        return SliceHelper("Irreps.slice_by_chunk", len(self), self.__getitem__, step_ok=True)
+
+    def _by_mul(self, start: int, stop: int) -> "Irreps":
+        return Irreps([(b - a, ir) for (a, b), (_, ir) in zip(self._mul_cuts(start, stop), self) if a is not None])
+
+    def _mul_cuts(self, start: int, stop: int) -> list:
+        """For each entry, the range ``(a, b)`` of its copies inside ``[start, stop)``, or ``(None, None)``.
+
+        The same rule as e3nn-jax: an entry wholly inside is kept (a zero
+        multiplicity entry at the border too), one that overlaps is cut.
+        """
+        out, i = [], 0
+        for mul, _ in self:
+            if start <= i and i + mul <= stop:
+                out.append((0, mul))
+            elif start < i + mul and i < stop:
+                out.append((max(start, i) - i, min(stop, i + mul) - i))
+            else:
+                out.append((None, None))
+            i += mul
+        return out
+
+    def _by_dim(self, start: int, stop: int) -> "Irreps":
+        cuts, i = [], 0
+        for mul, ir in self:
+            d = mul * ir.dim
+            a, b = max(start, i) - i, min(stop, i + d) - i
+            if (start <= i and i + d <= stop) or (start < i + d and i < stop):
+                # e3nn-jax checks only that the part kept is whole irreps long (b - a),
+                # not where it starts: Irreps carry no data, so only the count matters.
+                if (b - a) % ir.dim:
+                    raise ValueError(
+                        f"Irreps.slice_by_dim[{start}:{stop}] of {self} cuts the entry {mul}x{ir} inside an "
+                        f"irrep (of dim {ir.dim}); slice at multiples of its dimension"
+                    )
+                cuts.append((mul, ir) if (a, b) == (0, d) else ((b - a) // ir.dim, ir))
+            i += d
+        return Irreps(cuts)
 
     def repeat(self, n: int) -> "Irreps":
         """The entries repeated ``n`` times (what ``e3nn.o3.Irreps * n`` does)."""

@@ -78,7 +78,7 @@ def norm(x, squared: bool = False, per_irrep: bool = True) -> IrrepsArray:
     if not per_irrep:
         return IrrepsArray("0e", xp.expand_dims(f(x.array), axis=-1))
     irreps = Irreps([(mul, "0e") for mul, _ in x.irreps])
-    return x._from_chunks(irreps, [xp.expand_dims(f(c), axis=-1) for c in x.chunks])
+    return x._from_chunks(irreps, [xp.expand_dims(f(c), axis=-1) for c in x._dense_chunks()])
 
 
 # --------------------------------------------------------------------------- activations
@@ -277,5 +277,5 @@ def scalar_activation(x, acts, normalize_act: bool = True) -> IrrepsArray:
 
     if fns and all(f is not None for f in fns) and all(f[0] is fns[0][0] for f in fns):
         return IrrepsArray(irreps_out, apply(fns[0], x.array))
-    chunks = [c if fn is None else apply(fn, c) for c, fn in zip(x.chunks, fns)]
+    chunks = [c if fn is None else apply(fn, c) for c, fn in zip(x._dense_chunks(), fns)]
     return x._from_chunks(irreps_out, chunks)

@@ -232,7 +232,7 @@ def gate(x, even_act=None, odd_act=None, even_gate_act=None, odd_gate_act=None, 
     x = as_irreps_array(x, "gate: x")
     xp = x.backend.xp
     lead = x.shape[:-1]
-    chunks = x.chunks
+    chunks = x._dense_chunks()
     sc = [xp.reshape(chunks[i], lead + (irreps[i].mul,)) for i in scalar_idx]
     if len(sc) == 0:
         s = xp.zeros(lead + (0,), dtype=x.dtype, device=x.device)
@@ -313,7 +313,7 @@ def norm_activation(x, acts, normalization="component"):
     acts = [get_activation(a) for a in acts]
     xp = x.backend.xp
     out = []
-    for c, act, (mul, ir) in zip(x.chunks, acts, x.irreps):
+    for c, act, (mul, ir) in zip(x._dense_chunks(), acts, x.irreps):
         if act is not None:
             n2 = xp.sum(c * c, axis=-1, keepdims=True)
             if normalization == "component":
