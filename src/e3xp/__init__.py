@@ -63,6 +63,21 @@ from .ops.gate import gate, norm_activation
 from .ops.scatter import index_add, scatter_sum
 from .ops.radial import bessel, poly_envelope, soft_envelope, soft_one_hot_linspace, soft_unit_step, sus
 from .ops.weighted import ChannelwiseTensorProduct, FullyConnectedTensorProduct
+# issue 15, slice s2 (signals on the sphere)
+from .ops.s2grid import (
+    SphericalSignal,
+    betas_to_spherical_signal,
+    from_s2grid,
+    get_s2fft_grid_resolution,
+    legendre,
+    legendre_transform_from_s2grid,
+    legendre_transform_to_s2grid,
+    m0_values_to_irrepsarray,
+    s2_dirac,
+    s2_irreps,
+    to_s2grid,
+    to_s2point,
+)
 
 __version__ = "0.1.0.dev0"
 
@@ -134,4 +149,17 @@ __all__ = [
     "backend_of",
     "to_backend",
     "testing",
+    # issue 15, slice s2 (signals on the sphere)
+    "SphericalSignal",
+    "betas_to_spherical_signal",
+    "from_s2grid",
+    "get_s2fft_grid_resolution",
+    "legendre",
+    "legendre_transform_from_s2grid",
+    "legendre_transform_to_s2grid",
+    "m0_values_to_irrepsarray",
+    "s2_dirac",
+    "s2_irreps",
+    "to_s2grid",
+    "to_s2point",
 ]

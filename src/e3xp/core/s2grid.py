@@ -294,19 +294,20 @@ def from_grid_tables(ls: tuple, res_beta: int, res_alpha: int, quadrature: str, 
 
 @functools.lru_cache(maxsize=64)
 def m0_tables(lmax: int, res_beta: int, quadrature: str, normalization: str):
-    """``(to, from)``, both of shape ``(lmax + 1, res_beta)``, for the m = 0 (Legendre) transforms.
+    """``(to, from)`` of shapes ``(lmax + 1, res_beta)`` and ``(res_beta, lmax + 1)``: m = 0 transforms.
 
-    ``to[l, b] = n_l Pbar_l^0(y_b)`` (values = ``c @ to``); ``from[l, b]`` adds the
-    quadrature weight and the inverse normalization (coefficients = ``x @ from.T``).
+    ``to[l, b] = n_l Pbar_l^0(y_b)`` (values = ``c @ to``); ``from[b, l]`` adds the
+    quadrature weight and the inverse normalization (coefficients = ``x @ from``).
 
     Examples
     --------
     >>> to, frm = m0_tables(0, 2, "gausslegendre", "integral")
     >>> to, frm
-    (array([[1., 1.]]), array([[0.5, 0.5]]))
+    (array([[1., 1.]]), array([[0.5],
+           [0.5]]))
     """
     y, qw = quadrature_weights(res_beta, quadrature)
     p0 = legendre_table(lmax, y, 1.0, True, np)[:, 0, :]
     to = normalization_per_l(lmax, normalization, "to_s2")[:, None] * p0
     frm = normalization_per_l(lmax, normalization, "from_s2", lmax)[:, None] * p0 * qw[None, :]
-    return _readonly(np.ascontiguousarray(to), np.ascontiguousarray(frm))
+    return _readonly(np.ascontiguousarray(to), np.ascontiguousarray(frm.T))
