@@ -907,7 +907,12 @@ class SphericalSignal:
         return self * (1.0 / other)
 
     def __getitem__(self, index) -> "SphericalSignal":
-        values = self.grid_values[index]
+        # The index addresses the leading axes; the array API (array_api_strict) wants
+        # the untouched trailing axes spelled out with an ellipsis.
+        key = index if isinstance(index, tuple) else (index,)
+        if not any(k is Ellipsis for k in key):
+            key = key + (Ellipsis,)
+        values = self.grid_values[key]
         if len(values.shape) < 2:
             raise ValueError(
                 f"SphericalSignal[{index!r}] leaves shape {tuple(values.shape)}, not a signal on the grid; "
