@@ -310,6 +310,23 @@ def test_jax_jit_vmap_grad(jax):
     assert gp.shape == (16,)
 
 
+def test_jax_jit_grad_of_legendre_helpers(jax):
+    jnp = jax.numpy
+    x = jnp.asarray([0.1, -0.4, 0.7])
+
+    def f(x):
+        p = e3xp.legendre(4, x, 1.0, True)  # [l, m, 3]
+        along = e3xp.legendre_transform_to_s2grid(p[:, 0, :].T, 6, quadrature="soft")  # [3, 6]
+        m0 = e3xp.legendre_transform_from_s2grid(along, 4, 6, quadrature="soft")
+        delta = e3xp.s2_dirac(jnp.stack([x, x[::-1], x + 1.0], axis=-1), 2)
+        return jnp.sum(e3xp.m0_values_to_irrepsarray(m0, 4, 1, -1).array ** 2) + jnp.sum(delta.array ** 2)
+
+    np.testing.assert_allclose(jax.jit(f)(x), f(x), rtol=1e-12)
+    g = jax.jit(jax.grad(f))(x)
+    assert g.shape == (3,) and bool(jnp.all(jnp.isfinite(g)))
+    assert jax.vmap(lambda v: e3xp.legendre(3, v, -1.0))(x[:, None]).shape == (3, 4, 4, 1)
+
+
 def test_torch_autograd(torch):
     irreps = e3xp.s2_irreps(3)
     c = torch.tensor(np.random.default_rng(16).normal(size=(2, 16)), requires_grad=True)
@@ -322,3 +339,8 @@ def test_torch_autograd(torch):
     d = torch.tensor([[0.3, 0.4, 0.5]], dtype=torch.float64, requires_grad=True)
     e3xp.s2_dirac(d, 3).array.sum().backward()
     assert d.grad is not None and d.grad.shape == (1, 3)
+    y = torch.tensor([0.2, -0.5], dtype=torch.float64, requires_grad=True)
+    along = e3xp.legendre(3, y, 1.0, True)[:, 0, :].T @ torch.ones(4, 6, dtype=torch.float64)  # [2, 6]
+    m0 = e3xp.legendre_transform_from_s2grid(along, 3, 6, quadrature="soft")
+    m0.sum().backward()
+    assert y.grad is not None and bool(torch.all(torch.isfinite(y.grad)))

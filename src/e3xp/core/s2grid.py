@@ -264,7 +264,9 @@ def to_grid_tables(ls: tuple, res_beta: int, res_alpha: int, quadrature: str, no
 
 
 @functools.lru_cache(maxsize=64)
-def from_grid_tables(ls: tuple, res_beta: int, res_alpha: int, quadrature: str, normalization: str, lmax_in: int, fft: bool):
+def from_grid_tables(
+    ls: tuple, res_beta: int, res_alpha: int, quadrature: str, normalization: str, lmax_in: int, fft: bool
+):
     """Tables of :func:`e3xp.from_s2grid` for coefficients of degrees ``ls`` (in order).
 
     ``fft=False``: ``(alpha, beta)``, shapes ``(res_alpha, 2 lmax + 1)`` and

@@ -719,7 +719,8 @@ class SphericalSignal:
         return out
 
     def _like(self, grid_values, p_val=None) -> "SphericalSignal":
-        return SphericalSignal._unchecked(grid_values, self.quadrature, self.p_val if p_val is None else p_val, self.p_arg)
+        p_val = self.p_val if p_val is None else p_val
+        return SphericalSignal._unchecked(grid_values, self.quadrature, p_val, self.p_arg)
 
     # --- construction ---
     @staticmethod
