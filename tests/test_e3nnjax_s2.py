@@ -180,3 +180,17 @@ def test_point_dirac_legendre_bad_input():
         e3xp.legendre_transform_from_s2grid(np.ones(5), 2, 4, quadrature="soft")
     with pytest.raises(ValueError, match=r"expected \(\.\.\., lmax \+ 1 = 3\)"):
         e3xp.m0_values_to_irrepsarray(np.ones((2, 4)), 2, 1, -1)
+
+
+def test_so3_signal_bad_input_and_repr():
+    with pytest.raises(TypeError, match="s2_signals must be a SphericalSignal"):
+        e3xp.SO3Signal(np.ones((2, 3, 4)))
+    with pytest.raises(ValueError, match=r"s2_signals of shape \(4, 5\)"):
+        e3xp.SO3Signal(SphericalSignal(np.ones((4, 5)), "soft"))
+    with pytest.raises(ValueError, match="res_theta=1"):
+        e3xp.SO3Signal.from_function(lambda R: R[0, 0], 4, 5, 1, "soft", backend="numpy")
+    a = e3xp.SO3Signal(SphericalSignal(np.ones((3, 4, 5)), "soft"))
+    with pytest.raises(ValueError, match="shapes"):
+        a * e3xp.SO3Signal(SphericalSignal(np.ones((2, 4, 5)), "soft"))
+    assert repr(a) == "SO3Signal(shape=(3, 4, 5), quadrature=soft)"
+    np.testing.assert_allclose((a / a).grid_values, 1.0)

@@ -78,6 +78,7 @@ from .ops.s2grid import (
     to_s2grid,
     to_s2point,
 )
+from .ops.so3grid import SO3Signal
 
 __version__ = "0.1.0.dev0"
 
@@ -151,6 +152,7 @@ __all__ = [
     "testing",
     # issue 15, slice s2 (signals on the sphere)
     "SphericalSignal",
+    "SO3Signal",
     "betas_to_spherical_signal",
     "from_s2grid",
     "get_s2fft_grid_resolution",

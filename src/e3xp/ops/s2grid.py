@@ -13,8 +13,8 @@ A signal ``f`` on the sphere with coefficients ``c`` is
 ``p_val * p_arg**l`` (:func:`s2_irreps`).
 
 Not provided (e3nn-jax has them): ``use_s2fft=True`` (the optional ``s2fft``
-package is JAX-only), ``SphericalSignal.sample``, ``.find_peaks``, ``.pad_to_plot``,
-``.plotly_surface``, and ``SO3Signal``.
+package is JAX-only), ``SphericalSignal.sample``, ``.find_peaks``, ``.pad_to_plot``
+and ``.plotly_surface``. ``SO3Signal`` is in :mod:`e3xp.ops.so3grid`.
 """
 
 from __future__ import annotations
@@ -638,6 +638,34 @@ def m0_values_to_irrepsarray(m0_values, lmax: int, p_val: int, p_arg: int) -> Ir
     return IrrepsArray(irreps, backend.xp.matmul(m0_values, backend.constant(sel, like=m0_values)))
 
 
+def map_points(func, points, n_axes: int, backend):
+    """``func`` applied to each ``points[i_1, ..., i_n]`` (``n = n_axes``), results stacked in front.
+
+    ``func`` takes one point (e.g. a vector or a matrix) and returns a scalar or an
+    array; the result has shape ``points.shape[:n_axes] + func's shape``. JAX and
+    torch vectorize with their ``vmap``; other backends call ``func`` point by point.
+    """
+    if backend.name == "jax":
+        import jax
+
+        vmap = jax.vmap
+    elif backend.name == "torch":
+        import torch
+
+        vmap = torch.func.vmap
+    else:
+        vmap = None
+    if vmap is not None:
+        for _ in range(n_axes):
+            func = vmap(func)
+        return func(points)
+    xp = backend.xp
+    grid = tuple(points.shape[:n_axes])
+    flat = xp.reshape(points, (math.prod(grid),) + tuple(points.shape[n_axes:]))
+    values = xp.stack([xp.asarray(func(flat[i, ...])) for i in range(flat.shape[0])], axis=0)
+    return xp.reshape(values, grid + tuple(values.shape[1:]))
+
+
 # --- SphericalSignal -------------------------------------------------------------------
 
 _PYTREE = {"registered": False}
@@ -762,21 +790,8 @@ class SphericalSignal:
         backend, dtype = _resolve(backend, dtype)
         quadrature = _quadrature(quadrature)
         res_beta, res_alpha = _int(res_beta, "res_beta", 1), _int(res_alpha, "res_alpha", 1)
-        vectors = _tables.grid_vectors(res_beta, res_alpha, quadrature)
-        points = backend.asarray(vectors, dtype=dtype)
-        if backend.name == "jax":
-            import jax
-
-            values = jax.vmap(jax.vmap(func))(points)
-        elif backend.name == "torch":
-            import torch
-
-            values = torch.func.vmap(torch.func.vmap(func))(points)
-        else:
-            xp = backend.xp
-            rows = [xp.stack([xp.asarray(func(points[i, j, :])) for j in range(res_alpha)]) for i in range(res_beta)]
-            values = xp.stack(rows)
-        values = backend.xp.astype(backend.xp.asarray(values), dtype)
+        points = backend.asarray(_tables.grid_vectors(res_beta, res_alpha, quadrature), dtype=dtype)
+        values = backend.xp.astype(map_points(func, points, 2, backend), dtype)
         return SphericalSignal(values, quadrature, p_val=p_val, p_arg=p_arg)
 
     # --- description ---
