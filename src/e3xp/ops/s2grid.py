@@ -716,7 +716,7 @@ class SphericalSignal:
     >>> import numpy as np
     >>> s = to_s2grid(IrrepsArray("0e + 1o", np.array([1.0, 0.0, 2.0, 0.0])), 10, 11,
     ...               quadrature="gausslegendre")
-    >>> s
+    >>> print(repr(s).splitlines()[0])
     SphericalSignal(shape=(10, 11), res_beta=10, res_alpha=11, quadrature=gausslegendre, p_val=1, p_arg=-1)
     >>> round(float(s.integrate().array[0]), 6) == round(4 * np.pi, 6)
     True
@@ -796,9 +796,12 @@ class SphericalSignal:
 
     # --- description ---
     def __repr__(self) -> str:
+        # As e3nn-jax: a header line, then the values (placeholder leaves print alone).
+        if not hasattr(self.grid_values, "shape"):
+            return f"SphericalSignal({self.grid_values})"
         return (
             f"SphericalSignal(shape={self.shape}, res_beta={self.res_beta}, res_alpha={self.res_alpha}, "
-            f"quadrature={self.quadrature}, p_val={self.p_val}, p_arg={self.p_arg})"
+            f"quadrature={self.quadrature}, p_val={self.p_val}, p_arg={self.p_arg})\n{self.grid_values}"
         )
 
     @property
