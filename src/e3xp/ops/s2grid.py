@@ -638,7 +638,7 @@ def m0_values_to_irrepsarray(m0_values, lmax: int, p_val: int, p_arg: int) -> Ir
     return IrrepsArray(irreps, backend.xp.matmul(m0_values, backend.constant(sel, like=m0_values)))
 
 
-def map_points(func, points, n_axes: int, backend):
+def _map_points(func, points, n_axes: int, backend):
     """``func`` applied to each ``points[i_1, ..., i_n]`` (``n = n_axes``), results stacked in front.
 
     ``func`` takes one point (e.g. a vector or a matrix) and returns a scalar or an
@@ -791,7 +791,7 @@ class SphericalSignal:
         quadrature = _quadrature(quadrature)
         res_beta, res_alpha = _int(res_beta, "res_beta", 1), _int(res_alpha, "res_alpha", 1)
         points = backend.asarray(_tables.grid_vectors(res_beta, res_alpha, quadrature), dtype=dtype)
-        values = backend.xp.astype(map_points(func, points, 2, backend), dtype)
+        values = backend.xp.astype(_map_points(func, points, 2, backend), dtype)
         return SphericalSignal(values, quadrature, p_val=p_val, p_arg=p_arg)
 
     # --- description ---

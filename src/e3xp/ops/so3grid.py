@@ -17,7 +17,7 @@ import numpy as np
 
 from ..core import s2grid as _tables
 from ..core.rotations import axis_angle_to_matrix
-from .s2grid import SphericalSignal, _int, _quadrature, map_points
+from .s2grid import SphericalSignal, _int, _quadrature, _map_points
 
 __all__ = ["SO3Signal"]
 
@@ -76,7 +76,7 @@ class SO3Signal:
         axes = _tables.grid_vectors(res_beta, res_alpha, quadrature)  # [beta, alpha, 3]
         angles = np.linspace(0, 2 * np.pi, res_theta)
         Rs = axis_angle_to_matrix(axes[None], angles[:, None, None])  # [theta, beta, alpha, 3, 3]
-        values = map_points(func, backend.asarray(Rs, dtype=dtype), 3, backend)
+        values = _map_points(func, backend.asarray(Rs, dtype=dtype), 3, backend)
         xp = backend.xp
         for _ in range(len(values.shape) - 3):  # the output axes of func go first
             values = xp.moveaxis(values, -1, 0)
