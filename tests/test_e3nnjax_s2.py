@@ -195,3 +195,16 @@ def test_so3_signal_bad_input_and_repr():
         a * e3xp.SO3Signal(SphericalSignal(np.ones((2, 4, 5)), "soft"))
     assert repr(a) == "SO3Signal(shape=(3, 4, 5), quadrature=soft)"
     np.testing.assert_allclose((a / a).grid_values, 1.0)
+
+
+def test_signals_pickle_and_copy():
+    import copy
+    import pickle
+
+    s = SphericalSignal(np.arange(20.0).reshape(4, 5), "soft", p_val=-1, p_arg=1)
+    for t in (pickle.loads(pickle.dumps(s)), copy.copy(s), copy.deepcopy(s)):
+        assert (t.quadrature, t.p_val, t.p_arg) == ("soft", -1, 1)
+        np.testing.assert_array_equal(t.grid_values, s.grid_values)
+    so3 = e3xp.SO3Signal(SphericalSignal(np.ones((3, 4, 5)), "gausslegendre"))
+    assert pickle.loads(pickle.dumps(so3)).grid_resolution == (3, 4, 5)
+    assert copy.deepcopy(so3).shape == (3, 4, 5)
