@@ -221,6 +221,9 @@ def test_grid_and_point_evaluation_are_equivariant(xp, p_val, p_arg):
             points = IrrepsArray(vec, s.grid_vectors).transform_by_matrix(R.T)  # R^-1 x, with parity
             want = e3xp.to_s2point(c, points).transform_by_matrix(R)  # 0e, or 0o: sign det(R)
             _close(xp, s.grid_values, xp.to_numpy(want.array)[..., 0])
+            # SphericalSignal.transform_by_matrix: the same rotation, done on the grid values
+            on_grid = e3xp.to_s2grid(c, res_beta, res_alpha, quadrature=quadrature).transform_by_matrix(R, lmax=4)
+            _close(xp, on_grid.grid_values, xp.to_numpy(s.grid_values))
 
 
 def test_integral_of_constant_and_of_expansion(xp):
