@@ -63,6 +63,22 @@ from .ops.gate import gate, norm_activation
 from .ops.scatter import index_add, scatter_sum
 from .ops.radial import bessel, poly_envelope, soft_envelope, soft_one_hot_linspace, soft_unit_step, sus
 from .ops.weighted import ChannelwiseTensorProduct, FullyConnectedTensorProduct
+# issue 15, slice s2 (signals on the sphere)
+from .ops.s2grid import (
+    SphericalSignal,
+    betas_to_spherical_signal,
+    from_s2grid,
+    get_s2fft_grid_resolution,
+    legendre,
+    legendre_transform_from_s2grid,
+    legendre_transform_to_s2grid,
+    m0_values_to_irrepsarray,
+    s2_dirac,
+    s2_irreps,
+    to_s2grid,
+    to_s2point,
+)
+from .ops.so3grid import SO3Signal
 
 # --- issue 15, rotations slice: e3nn-jax's log coordinates, identities, rotation
 # angles, so(3) / SU(2) generators and SU(2) Clebsch-Gordan coefficients.
@@ -195,4 +211,18 @@ __all__ = [
     "reduced_tensor_product_basis",
     "reduced_symmetric_tensor_product_basis",
     "reduced_antisymmetric_tensor_product_basis",
+    # issue 15, slice s2 (signals on the sphere)
+    "SphericalSignal",
+    "SO3Signal",
+    "betas_to_spherical_signal",
+    "from_s2grid",
+    "get_s2fft_grid_resolution",
+    "legendre",
+    "legendre_transform_from_s2grid",
+    "legendre_transform_to_s2grid",
+    "m0_values_to_irrepsarray",
+    "s2_dirac",
+    "s2_irreps",
+    "to_s2grid",
+    "to_s2point",
 ]
