@@ -9,9 +9,10 @@ imported first: if jax is not imported yet, an import hook registers right after
 
 from __future__ import annotations
 
-import importlib.abc
 import sys
 import threading
+
+from ._import_hooks import after_import
 
 __all__ = ["install_pytree_registration", "register_jax_pytree"]
 
@@ -49,58 +50,7 @@ def register_jax_pytree() -> None:
         _JAX_STATE["registered"] = True
 
 
-class _JaxImportHook(importlib.abc.MetaPathFinder):
-    """Registers the pytree right after ``import jax`` finishes, if e3xp came first.
-
-    It finds jax's real spec through the other finders and wraps only that
-    loader's ``exec_module``; it removes itself once jax has been executed.
-    """
-
-    def __init__(self):
-        self._busy = False
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname != "jax" or self._busy:
-            return None
-        self._busy = True
-        try:
-            spec = None
-            for finder in sys.meta_path:
-                if finder is self or not hasattr(finder, "find_spec"):
-                    continue
-                spec = finder.find_spec(fullname, path, target)
-                if spec is not None:
-                    break
-        finally:
-            self._busy = False
-        # Stay installed until jax is actually executed: importlib.util.find_spec
-        # (e.g. from available_backends) asks finders without importing.
-        loader = getattr(spec, "loader", None)
-        exec_module = getattr(loader, "exec_module", None)
-        if exec_module is None:
-            return spec
-
-        def exec_then_register(module):
-            exec_module(module)
-            register_jax_pytree()
-            _remove_jax_hook()
-
-        try:
-            loader.exec_module = exec_then_register
-        except (AttributeError, TypeError):
-            pass  # an unusual loader: the constructor hook still registers on first use
-        return spec
-
-
-def _remove_jax_hook() -> None:
-    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _JaxImportHook)]
-
-
 def install_pytree_registration(cls) -> None:
     """Register ``cls`` (IrrepsArray) now if JAX is imported, else right after ``import jax``."""
     _JAX_STATE["cls"] = cls
-    if "jax" in sys.modules:
-        register_jax_pytree()
-    else:
-        _remove_jax_hook()
-        sys.meta_path.insert(0, _JaxImportHook())
+    after_import("jax", register_jax_pytree)

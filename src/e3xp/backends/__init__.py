@@ -19,6 +19,7 @@ import threading
 
 import numpy as np
 
+from .._import_hooks import after_import
 from .base import Backend, constant_cache
 from .config import get_default_backend, resolve_backend, set_backend, use_backend
 
@@ -134,6 +135,7 @@ def get_backend(name) -> Backend:
             backend = _make(key)
             _instances[key] = backend
     return backend
+
 
 
 def _framework_of(x) -> str | None:
@@ -348,3 +350,15 @@ def prepared(plan, backend=None, device=None, dtype=None, *, ls=None, normalizat
     like = be.asarray(np.zeros(0), dtype=dtype, device=device)
     be.check_float(like, "dtype")
     return schedule, be._constants(np_constants, like)
+
+
+def _create_torch_backend() -> None:
+    # torch.compile cannot trace the first creation of the torch backend (a lock,
+    # the import of its package), so it is made as soon as torch is imported.
+    try:
+        get_backend("torch")
+    except Exception:  # noqa: BLE001 - never break `import torch`; the first use raises again
+        pass
+
+
+after_import("torch", _create_torch_backend)
