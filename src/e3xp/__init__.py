@@ -64,6 +64,24 @@ from .ops.scatter import index_add, scatter_sum
 from .ops.radial import bessel, poly_envelope, soft_envelope, soft_one_hot_linspace, soft_unit_step, sus
 from .ops.weighted import ChannelwiseTensorProduct, FullyConnectedTensorProduct
 
+# --- issue 15, slice "ops" (e3nn-jax functions, graphs, missing arguments) ---
+from .ops.autodiff import grad, vmap
+from .ops.basic import (
+    as_irreps_array,
+    cross,
+    dot,
+    from_chunks,
+    mean,
+    normalize_function,
+    ones_like,
+    soft_normalization,
+    soft_odd,
+    sum,
+    where,
+    zeros_like,
+)
+# --- end of slice "ops" ---
+
 __version__ = "0.1.0.dev0"
 
 __all__ = [
@@ -134,4 +152,19 @@ __all__ = [
     "backend_of",
     "to_backend",
     "testing",
+    # issue 15, slice "ops"
+    "as_irreps_array",
+    "from_chunks",
+    "zeros_like",
+    "ones_like",
+    "sum",
+    "mean",
+    "dot",
+    "cross",
+    "where",
+    "soft_odd",
+    "normalize_function",
+    "soft_normalization",
+    "grad",
+    "vmap",
 ]
