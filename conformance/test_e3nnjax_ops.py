@@ -43,7 +43,8 @@ def _ref(fn_name, *args, **kwargs):
         return a
 
     out = getattr(e3nn_jax, fn_name)(*[conv(a) for a in args], **kwargs)
-    return str(out.irreps), np.asarray(out.array, dtype=np.float64)
+    irreps = "" if len(out.irreps) == 0 else str(out.irreps)  # e3nn-jax prints "Irreps()"
+    return irreps, np.asarray(out.array, dtype=np.float64)
 
 
 def _same(xp, ours, ref):
@@ -154,3 +155,66 @@ def test_soft_functions_against_e3nn_jax(xp):
     ours = e3xp.soft_normalization(x, 2.0)
     _same(xp, ours, _ref("soft_normalization", (IRREPS, a), 2.0))
     assert_equivariant(lambda v: e3xp.soft_normalization(v, 2.0), x)
+
+
+# --------------------------------------------------------------------------- semantics (item 6)
+
+
+@pytest.mark.parametrize(
+    "op, kwargs",
+    [
+        ("tensor_product", {"filter_ir_out": "2o"}),
+        ("elementwise_tensor_product", {"filter_ir_out": ["0o", "3e"]}),
+    ],
+)
+def test_filter_leaving_nothing_gives_empty_irreps(xp, op, kwargs):
+    a = _data("1o", 11)
+    x = IrrepsArray("1o", xp.asarray(a))
+    ours = getattr(e3xp, op)(x, x, **kwargs)
+    assert ours.shape == (4, 0) and ours.backend.name == xp.backend.name
+    irreps, _ = _ref(op, ("1o", a), ("1o", a), **kwargs)
+    assert str(ours.irreps) == irreps
+
+
+def test_linear_unreachable_output_is_zero_like_e3nn_jax(xp):
+    a = _data("1o + 0e", 12)
+    x = IrrepsArray("1o + 0e", xp.asarray(a))
+    lin = e3xp.Linear("2e + 1o + 0o")
+    params = lin.init(0, x)
+    y = xp.to_numpy(lin.apply(params, x))
+    assert params["weight"].shape == (1,)  # only 1o -> 1o has weights
+    np.testing.assert_array_equal(y[:, :5], 0.0)
+    np.testing.assert_array_equal(y[:, 8:], 0.0)
+    w = float(xp.to_numpy(params["weight"])[0])
+    np.testing.assert_allclose(y[:, 5:8], w * a[:, :3], rtol=_tol(xp))
+    assert_equivariant(lambda v: lin.apply(params, v), x)
+    fc = e3xp.FullyConnectedTensorProduct("1e", "0e", "0e")  # no path at all
+    s = IrrepsArray("0e", xp.asarray(_data("0e", 13)))
+    out = fc.apply(fc.init(0, s, s), s, s)
+    assert out.shape == (4, 3) and fc.weight_numel == 0
+    assert float(np.abs(xp.to_numpy(out)).max()) == 0.0
+    if HAS_E3NN_JAX:
+        import jax
+        import e3nn_jax
+
+        jlin = e3nn_jax.FunctionalLinear("1o + 0e", "2e + 1o + 0o")
+        assert jlin.num_weights == 1
+        ws = jax.numpy.asarray([w])
+        ref = [np.asarray(jlin(ws, e3nn_jax.IrrepsArray("1o + 0e", jax.numpy.asarray(row))).array) for row in a]
+        np.testing.assert_allclose(np.stack(ref), y, rtol=_tol(xp), atol=_tol(xp))
+
+
+@pytest.mark.parametrize(
+    "irreps_out, p", [("3x1o + 2e + 2x4e", "1o"), ("2x0e + 0x1o + 7o", "1o"), ("0e + 1e + 2x3e", "1e")]
+)
+def test_spherical_harmonics_multiplicities_any_l(xp, irreps_out, p):
+    a = _data("1o", 14)
+    v = IrrepsArray(p, xp.asarray(a))
+    ours = e3xp.spherical_harmonics(irreps_out, v, algorithm=("recursive", "dense"))
+    _same(xp, ours, _ref("spherical_harmonics", irreps_out, (p, a), True))
+    assert_equivariant(lambda u: e3xp.spherical_harmonics(irreps_out, u), v)
+    # each copy of a harmonic equals the single harmonic of that degree
+    for (mul, ir), chunk in zip(ours.irreps, ours.chunks):
+        one = xp.to_numpy(e3xp.spherical_harmonics(ir.l, v))
+        for u in range(mul):
+            np.testing.assert_allclose(xp.to_numpy(chunk[..., u, :]), one, rtol=_tol(xp), atol=_tol(xp))

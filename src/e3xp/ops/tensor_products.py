@@ -21,13 +21,6 @@ from ._common import as_irreps_array, broadcast_pair
 __all__ = ["tensor_product", "elementwise_tensor_product", "tensor_square"]
 
 
-def _no_path(what: str, inputs: str, filter_ir_out, allowed: Irreps) -> ValueError:
-    return ValueError(
-        f"{what}: no allowed path from {inputs} to filter_ir_out={filter_ir_out!r}; "
-        f"the reachable output irreps are {allowed.regroup() if len(allowed) else 'none'}"
-    )
-
-
 # The plan builders run through static_call (plain-data arguments), which keeps
 # them out of torch.compile's trace; see e3xp.irreps_array.static_call.
 
@@ -37,9 +30,6 @@ def _full_plan(k1, k2, filter_key, irrep_normalization, regroup_output):
     x, y = irreps_from_key(k1), irreps_from_key(k2)
     filter_ir_out = selector_from_key(filter_key)
     plan = full_tensor_product_plan(x, y, filter_ir_out, irrep_normalization, regroup_output)
-    if filter_ir_out is not None and len(plan.irreps_out) == 0 and len(x) and len(y):
-        allowed = full_tensor_product_plan(x, y, None, irrep_normalization).irreps_out
-        raise _no_path("tensor_product", f"{x} x {y}", filter_ir_out, allowed)
     return plan, (plan.irreps_out.simplify() if regroup_output else plan.irreps_out)
 
 
@@ -48,9 +38,6 @@ def _elementwise_plan(k1, k2, filter_key, irrep_normalization):
     x, y = irreps_from_key(k1), irreps_from_key(k2)
     filter_ir_out = selector_from_key(filter_key)
     plan = elementwise_tensor_product_plan(x, y, filter_ir_out, irrep_normalization)
-    if filter_ir_out is not None and len(plan.irreps_out) == 0 and x.num_irreps:
-        allowed = elementwise_tensor_product_plan(x, y, None, irrep_normalization).irreps_out
-        raise _no_path("elementwise_tensor_product", f"{x} and {y}", filter_ir_out, allowed)
     return plan
 
 
@@ -59,9 +46,6 @@ def _square_plan(k, filter_key, irrep_normalization):
     x = irreps_from_key(k)
     filter_ir_out = selector_from_key(filter_key)
     plan = tensor_square_plan(x, filter_ir_out, irrep_normalization)
-    if filter_ir_out is not None and len(plan.irreps_out) == 0 and len(x):
-        allowed = tensor_square_plan(x, None, irrep_normalization).irreps_out
-        raise _no_path("tensor_square", f"{x} x {x}", filter_ir_out, allowed)
     return plan, plan.irreps_out.simplify()
 
 
@@ -88,10 +72,10 @@ def tensor_product(x, y, filter_ir_out=None, irrep_normalization=None, regroup_o
     IrrepsArray
         On the backend of the inputs.
 
-    Raises
-    ------
-    ValueError
-        When ``filter_ir_out`` leaves no output irreps.
+    Notes
+    -----
+    When ``filter_ir_out`` leaves no output irreps, the result has empty irreps
+    (shape ``lead + (0,)``), as in e3nn-jax; it is not an error.
 
     Examples
     --------
@@ -142,7 +126,8 @@ def elementwise_tensor_product(x, y, filter_ir_out=None, irrep_normalization=Non
     Raises
     ------
     ValueError
-        Different numbers of irreps, or no output irreps left by ``filter_ir_out``.
+        Different numbers of irreps. (No output irreps left by ``filter_ir_out`` is
+        not an error: the result has empty irreps, as in e3nn-jax.)
 
     Examples
     --------
