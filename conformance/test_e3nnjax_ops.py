@@ -218,3 +218,22 @@ def test_spherical_harmonics_multiplicities_any_l(xp, irreps_out, p):
         one = xp.to_numpy(e3xp.spherical_harmonics(ir.l, v))
         for u in range(mul):
             np.testing.assert_allclose(xp.to_numpy(chunk[..., u, :]), one, rtol=_tol(xp), atol=_tol(xp))
+
+
+# --------------------------------------------------------------------------- item 3
+
+
+@pytest.mark.parametrize("irreps, p, degree", [("1o + 0e + 2x1o + 2e", "1o", 2), ("3x0e + 1e", "1e", 3), ("2o", "1o", 0)])
+def test_tensor_product_with_spherical_harmonics(xp, irreps, p, degree):
+    a, v = _data(irreps, 15), _data("1o", 16)
+    v[0] = [0.0, 2.0, 0.0]  # on the polar axis (e3nn-jax's gimbal-lock branch)
+    x, vec = IrrepsArray(irreps, xp.asarray(a)), IrrepsArray(p, xp.asarray(v))
+    ours = e3xp.tensor_product_with_spherical_harmonics(x, vec, degree)
+    _same(xp, ours, _ref("tensor_product_with_spherical_harmonics", (irreps, a), (p, v), degree))
+    assert_equivariant(lambda u, w: e3xp.tensor_product_with_spherical_harmonics(u, w, degree), x, vec)
+    # identity: for a regrouped input it is the tensor product with the harmonics
+    xr = x.regroup()
+    direct = e3xp.tensor_product(xr, e3xp.spherical_harmonics(list(range(degree + 1)), vec))
+    got = e3xp.tensor_product_with_spherical_harmonics(xr, vec, degree)
+    assert got.irreps == direct.irreps
+    np.testing.assert_allclose(xp.to_numpy(got), xp.to_numpy(direct), rtol=_tol(xp), atol=_tol(xp))

@@ -80,6 +80,7 @@ from .ops.basic import (
     where,
     zeros_like,
 )
+from .ops.sh_tensor_product import tensor_product_with_spherical_harmonics
 # --- end of slice "ops" ---
 
 __version__ = "0.1.0.dev0"
@@ -167,4 +168,5 @@ __all__ = [
     "soft_normalization",
     "grad",
     "vmap",
+    "tensor_product_with_spherical_harmonics",
 ]
