@@ -80,6 +80,7 @@ from .ops.basic import (
     where,
     zeros_like,
 )
+from .ops.scatter import scatter_max, scatter_mean
 from .ops.sh_tensor_product import tensor_product_with_spherical_harmonics
 # --- end of slice "ops" ---
 
@@ -169,4 +170,6 @@ __all__ = [
     "grad",
     "vmap",
     "tensor_product_with_spherical_harmonics",
+    "scatter_mean",
+    "scatter_max",
 ]
