@@ -237,3 +237,96 @@ def test_tensor_product_with_spherical_harmonics(xp, irreps, p, degree):
     got = e3xp.tensor_product_with_spherical_harmonics(xr, vec, degree)
     assert got.irreps == direct.irreps
     np.testing.assert_allclose(xp.to_numpy(got), xp.to_numpy(direct), rtol=_tol(xp), atol=_tol(xp))
+
+
+# --------------------------------------------------------------------------- graphs (item 2)
+
+
+def _ids(xp, values):
+    return xp.backend.asarray(np.asarray(values), device=xp.device)
+
+
+@pytest.mark.parametrize("op", ["scatter_sum", "scatter_mean", "scatter_max"])
+@pytest.mark.parametrize("how", ["dst", "nel", "dst_map_back", "nel_map_back"])
+def test_scatter_against_e3nn_jax(xp, op, how):
+    irreps = "3x0e" if op == "scatter_max" else IRREPS
+    a = _data(irreps, 17, (6,))
+    dst, nel = np.array([3, 0, 3, 1, 0, 3]), np.array([2, 0, 3, 1])
+    x = IrrepsArray(irreps, xp.asarray(a))
+    kwargs = {"nel": nel} if how.startswith("nel") else {"dst": dst}
+    if how.endswith("map_back"):
+        kwargs["map_back"] = True
+    elif how == "dst":
+        kwargs["output_size"] = 5
+    ours_kwargs = {k: (_ids(xp, v) if isinstance(v, np.ndarray) else v) for k, v in kwargs.items()}
+    if op == "scatter_max" and xp.backend.name not in ("numpy", "torch", "jax", "cupy"):
+        with pytest.raises(TypeError, match="no native scatter-max"):
+            getattr(e3xp, op)(x, **ours_kwargs)
+        return
+    ours = getattr(e3xp, op)(x, **ours_kwargs)
+    if op == "scatter_mean" and how == "nel_map_back":
+        # e3nn-jax 0.21 fails there with this jax (it calls the removed jax.tree_map):
+        # its per-segment means, repeated per slice, are what it computes
+        irreps_ref, ref = _ref(op, (irreps, a), nel=nel)
+        ref = np.repeat(ref, nel, axis=0)
+    else:
+        irreps_ref, ref = _ref(op, (irreps, a), **kwargs)
+    assert str(ours.irreps) == irreps_ref
+    np.testing.assert_allclose(xp.to_numpy(ours), ref, rtol=_tol(xp), atol=_tol(xp))
+    if op != "scatter_max":  # a rotation commutes with sums and means over segments
+        assert_equivariant(lambda v: getattr(e3xp, op)(v, **ours_kwargs), x)
+
+
+def test_scatter_identities(xp):
+    a = _data("0e + 1o", 18, (5,))
+    x = IrrepsArray("0e + 1o", xp.asarray(a))
+    dst = _ids(xp, [1, 1, 0, 2, 1])
+    total = e3xp.scatter_sum(x, dst, 3)
+    mean = e3xp.scatter_mean(x, dst=dst, output_size=3)
+    counts = np.array([1.0, 3.0, 1.0])[:, None]
+    np.testing.assert_allclose(xp.to_numpy(mean) * counts, xp.to_numpy(total), rtol=_tol(xp), atol=_tol(xp))
+    # the mapped-back sums are the segment sums at each slice
+    back = e3xp.scatter_sum(x, dst=dst, map_back=True)
+    np.testing.assert_allclose(xp.to_numpy(back), xp.to_numpy(total)[[1, 1, 0, 2, 1]], rtol=_tol(xp), atol=_tol(xp))
+    # a 2-D dst sums over the first two axes (e3nn-jax)
+    d2 = e3xp.scatter_sum(xp.asarray(np.ones((2, 3, 4))), dst=_ids(xp, [[0, 1, 0], [1, 1, 0]]), output_size=2)
+    np.testing.assert_allclose(xp.to_numpy(d2), np.full((2, 4), 3.0))
+    # index_add is scatter_sum with e3nn-jax's argument names
+    np.testing.assert_allclose(xp.to_numpy(e3xp.index_add(dst, x, 3)), xp.to_numpy(total))
+    np.testing.assert_allclose(
+        xp.to_numpy(e3xp.index_add(input=x, n_elements=_ids(xp, [2, 3]))),
+        xp.to_numpy(e3xp.scatter_sum(x, _ids(xp, [0, 0, 1, 1, 1]), 2)),
+    )
+
+
+@pytest.mark.parametrize("loop", [False, True])
+@pytest.mark.parametrize("with_batch", [False, True])
+def test_radius_graph_against_e3nn_jax(xp, loop, with_batch):
+    if xp.backend.name not in ("numpy", "torch", "jax"):
+        pytest.skip("radius_graph has a data-dependent output shape: numpy / torch / jax only")
+    pos = np.random.default_rng(19).standard_normal((20, 3))
+    pos[5] = pos[4]  # coincident points: excluded without loop, as in e3nn-jax
+    batch = (np.arange(20) < 10).astype(np.int64)
+    kwargs = {"loop": loop}
+    ours_batch = {"batch": _ids(xp, batch)} if with_batch else {}
+    src, dst = e3xp.radius_graph(IrrepsArray("1o", xp.asarray(pos)), 0.9, **kwargs, **ours_batch)
+    src, dst = xp.backend.to_numpy(src), xp.backend.to_numpy(dst)
+    # independent: the pairs are exactly those within r_max (and same graph)
+    r = np.linalg.norm(pos[:, None] - pos[None], axis=-1)
+    m = (r < 0.9) & ((r > 0) | loop)
+    if with_batch:
+        m &= batch[:, None] == batch[None]
+    np.testing.assert_array_equal(np.stack(np.nonzero(m)), np.stack([src, dst]))
+    if HAS_E3NN_JAX:
+        import jax
+        import e3nn_jax
+
+        jb = {"batch": jax.numpy.asarray(batch)} if with_batch else {}
+        rs, rd = e3nn_jax.radius_graph(jax.numpy.asarray(pos), 0.9, **kwargs, **jb)
+        np.testing.assert_array_equal(src, np.asarray(rs))
+        np.testing.assert_array_equal(dst, np.asarray(rd))
+    # size pads with the fill values, as in e3nn-jax
+    n = len(src)
+    s2, d2 = e3xp.radius_graph(xp.asarray(pos), 0.9, size=n + 3, loop=loop, fill_src=20, **ours_batch)
+    s2, d2 = xp.backend.to_numpy(s2), xp.backend.to_numpy(d2)
+    assert s2.tolist() == src.tolist() + [20] * 3 and d2.tolist() == dst.tolist() + [-1] * 3

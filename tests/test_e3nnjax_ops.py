@@ -182,6 +182,12 @@ def test_basic_under_jit_and_torch_autograd():
         return e3xp.mean(e3xp.dot(c, c), axis=0)
 
     out = jax.jit(f)(IrrepsArray(irreps, jnp.asarray(a)))
+    # a per-irrep mask that is a tracer
+    per = jax.jit(lambda arr: e3xp.where(arr[..., :3] > 0, IrrepsArray(irreps, arr), -IrrepsArray(irreps, arr)))
+    np.testing.assert_allclose(
+        np.asarray(per(jnp.asarray(a)).array),
+        e3xp.where(a[..., :3] > 0, IrrepsArray(irreps, a), -IrrepsArray(irreps, a)).array,
+    )
     np.testing.assert_allclose(np.asarray(out.array), f(IrrepsArray(irreps, a)).array, rtol=1e-12)
     g = jax.grad(lambda arr: e3xp.mean(e3xp.soft_normalization(IrrepsArray(irreps, arr), 1.0)).array.sum())(
         jnp.asarray(a)
@@ -190,3 +196,71 @@ def test_basic_under_jit_and_torch_autograd():
     t = torch.tensor(a, requires_grad=True)
     e3xp.sum(e3xp.cross(IrrepsArray("2x1o", t[:, 1:]), IrrepsArray("1o + 1e", t[:, 1:].flip(-1)))).array.sum().backward()
     assert t.grad is not None and torch.isfinite(t.grad).all()
+
+
+def test_graph_and_scatter_under_jit_and_autograd():
+    pos = np.random.default_rng(4).standard_normal((12, 3))
+    eager = e3xp.radius_graph(jnp.asarray(pos), 1.2, size=40)
+    jitted = jax.jit(lambda p: e3xp.radius_graph(p, 1.2, size=40, batch=jnp.zeros(12, dtype=jnp.int32)))(
+        jnp.asarray(pos)
+    )
+    for a, b in zip(eager, jitted):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    data = jnp.asarray(np.random.default_rng(5).standard_normal((6, 4)))
+    dst = jnp.asarray([0, 2, 2, 1, 0, 2])
+
+    def f(d):
+        x = IrrepsArray("4x0e", d)
+        return (
+            e3xp.scatter_mean(x, dst=dst, output_size=3).array.sum()
+            + e3xp.scatter_max(x, dst, 3).array.sum()
+            + e3xp.scatter_sum(x, dst=dst, map_back=True).array.sum()
+        )
+
+    np.testing.assert_allclose(float(jax.jit(f)(data)), float(f(data)), rtol=1e-12)
+    g = jax.grad(f)(data)
+    assert np.isfinite(np.asarray(g)).all()
+    t = torch.tensor(np.asarray(data), requires_grad=True)
+    out = e3xp.scatter_max(t, torch.tensor([0, 2, 2, 1, 0, 2]), 3).sum() + e3xp.scatter_mean(
+        t, nel=torch.tensor([2, 4])
+    ).sum()
+    out.backward()
+    # gradients agree with JAX's (max picks the same elements; the mean spreads 1/n)
+    def h(d):
+        return e3xp.scatter_max(d, dst, 3).sum() + e3xp.scatter_mean(d, nel=jnp.asarray([2, 4])).sum()
+
+    np.testing.assert_allclose(t.grad.numpy(), np.asarray(jax.grad(h)(data)), rtol=1e-12)
+
+
+def test_scatter_and_graph_errors():
+    d = np.ones((3, 2))
+    with pytest.raises(ValueError, match="exactly one of dst"):
+        e3xp.scatter_sum(d, output_size=2)
+    with pytest.raises(ValueError, match="exactly one of dst"):
+        e3xp.scatter_sum(d, np.array([0, 1, 0]), nel=np.array([3]))
+    with pytest.raises(ValueError, match="disagree"):
+        e3xp.scatter_sum(d, np.array([0, 1, 0]), 2, output_size=3)
+    with pytest.raises(ValueError, match="do not pass num_segments"):
+        e3xp.scatter_sum(d, np.array([0, 1, 0]), 2, map_back=True)
+    with pytest.raises(ValueError, match="pass num_segments"):
+        e3xp.scatter_mean(d, np.array([0, 1, 0]))
+    with pytest.raises(ValueError, match="mode="):
+        e3xp.scatter_sum(d, np.array([0, 1, 0]), 2, mode="wrap")
+    with pytest.raises(TypeError, match="dst must be an integer array"):
+        e3xp.scatter_sum(d, np.array([0.0, 1.0, 0.0]), 2)
+    with pytest.raises(ValueError, match="one id per slice"):
+        e3xp.scatter_sum(d, np.array([0, 1]), 2)
+    with pytest.raises(ValueError, match="only scalars"):
+        e3xp.scatter_max(IrrepsArray("1o", np.ones((2, 3))), np.array([0, 1]), 2)
+    with pytest.raises(TypeError, match="initial="):
+        e3xp.scatter_max(d, np.array([0, 1, 0]), 2, initial="low")
+    with pytest.raises(ValueError, match="segment id 5 is out of range"):
+        e3xp.scatter_max(d, np.array([0, 5, 0]), 2)
+    with pytest.raises(TypeError, match="index_add: input"):
+        e3xp.index_add(np.array([0]))
+    with pytest.raises(ValueError, match=r"pos must have shape \(n, 3\)"):
+        e3xp.radius_graph(np.ones((3, 2)), 1.0)
+    with pytest.raises(ValueError, match="size="):
+        e3xp.radius_graph(np.ones((3, 3)), 1.0, size=-1)
+    with pytest.raises(ValueError, match=r"batch must have shape \(3,\)"):
+        e3xp.radius_graph(np.ones((3, 3)), 1.0, batch=np.zeros(2, dtype=np.int64))

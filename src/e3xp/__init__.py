@@ -80,6 +80,7 @@ from .ops.basic import (
     where,
     zeros_like,
 )
+from .ops.graph import radius_graph
 from .ops.scatter import scatter_max, scatter_mean
 from .ops.sh_tensor_product import tensor_product_with_spherical_harmonics
 # --- end of slice "ops" ---
@@ -172,4 +173,5 @@ __all__ = [
     "tensor_product_with_spherical_harmonics",
     "scatter_mean",
     "scatter_max",
+    "radius_graph",
 ]

@@ -15,6 +15,7 @@ from ..backends import backend_of
 from ..core.clebsch_gordan import clebsch_gordan
 from ..core.irreps import Irreps
 from ..irreps_array import IrrepsArray
+from .scatter import _device
 
 __all__ = ["grad", "vmap"]
 
@@ -134,7 +135,7 @@ def _reduce_jacobian(jac, irreps_out: Irreps, lead_out: tuple, irreps_in: Irreps
                 blocks.append(xp.reshape(block, lead_out + lead_in + (mul_o * mul_i * ir.dim,)))
     lead = tuple(lead_out) + tuple(lead_in)
     if not blocks:
-        return IrrepsArray(Irreps(irreps), xp.zeros(lead + (0,), dtype=jac.dtype, device=backend.device(jac)))
+        return IrrepsArray(Irreps(irreps), xp.zeros(lead + (0,), dtype=jac.dtype, device=_device(backend, jac)))
     return IrrepsArray(Irreps(irreps), blocks[0] if len(blocks) == 1 else xp.concat(blocks, axis=-1))
 
 

@@ -22,6 +22,7 @@ from ..core.irreps import Irreps
 from ..irreps_array import IrrepsArray
 from ._common import as_irreps_array as _require_irreps_array
 from ._common import broadcast_pair
+from .scatter import _device
 
 __all__ = [
     "as_irreps_array",
@@ -426,7 +427,7 @@ def where(mask, x, y) -> IrrepsArray:
     if mask.shape[-1] != 1 or n == 1:
         # one flag per irrep -> one flag per component
         index = np.repeat(np.arange(n), [ir.dim for mul, ir in x.irreps for _ in range(mul)])
-        mask = xp.take(mask, xp.asarray(index, device=backend.device(mask)), axis=mask.ndim - 1)
+        mask = xp.take(mask, xp.asarray(index, device=_device(backend, mask)), axis=mask.ndim - 1)
     _, a, b = broadcast_pair(x, y, "where")
     return IrrepsArray(x.irreps, xp.where(mask, a, b))
 

@@ -201,6 +201,14 @@ def _int_array(backend, x, name: str, what: str):
     return x
 
 
+def _device(backend, x):
+    """``x``'s device, or None for a JAX tracer (which has none; jnp places new arrays itself)."""
+    try:
+        return backend.device(x)
+    except AttributeError:
+        return None
+
+
 def _group_ids(backend, ids):
     """``ids`` relabelled 0, 1, 2, ... by sorted distinct value (static shapes: jit-safe)."""
     xp = backend.xp
@@ -208,7 +216,7 @@ def _group_ids(backend, ids):
     order = xp.argsort(ids, stable=True)
     sorted_ids = xp.take(ids, order)
     new = xp.astype(sorted_ids[1:] != sorted_ids[:-1], ids.dtype)
-    rank = xp.cumulative_sum(xp.concat([xp.zeros((1,), dtype=ids.dtype, device=backend.device(ids)), new]))
+    rank = xp.cumulative_sum(xp.concat([xp.zeros((1,), dtype=ids.dtype, device=_device(backend, ids)), new]))
     inverse = xp.argsort(order, stable=True)
     return xp.take(rank, inverse) if n else ids
 
@@ -250,7 +258,7 @@ def _scatter(what, data, dst, num_segments, axis, nel, output_size, map_back, mo
         num_segments = nel.shape[0]
         n = array.shape[0]
         # slice i belongs to the segment whose cumulative end is the first one > i
-        dst = xp.searchsorted(xp.cumulative_sum(nel), xp.arange(n, dtype=nel.dtype, device=backend.device(nel)), side="right")
+        dst = xp.searchsorted(xp.cumulative_sum(nel), xp.arange(n, dtype=nel.dtype, device=_device(backend, nel)), side="right")
         lead = (n,)
     else:
         _int_array(backend, dst, "dst", what)
@@ -286,7 +294,7 @@ def _scatter(what, data, dst, num_segments, axis, nel, output_size, map_back, mo
     else:
         out = backend.scatter_sum(array, dst, num_segments, axis=axis)
         if what == "scatter_mean":
-            ones = xp.ones((array.shape[axis],), dtype=array.dtype, device=backend.device(array))
+            ones = xp.ones_like(dst, dtype=array.dtype)
             count = backend.scatter_sum(ones, dst, num_segments)
             count = xp.where(count > 0, count, xp.ones_like(count))
             shape = [1] * len(out.shape)
