@@ -49,7 +49,7 @@ def _square_plan(k, filter_key, irrep_normalization):
     return plan, plan.irreps_out.simplify()
 
 
-def tensor_product(x, y, filter_ir_out=None, irrep_normalization=None, regroup_output=True):
+def tensor_product(input1, input2, filter_ir_out=None, irrep_normalization=None, regroup_output=True):
     r"""Full tensor product of two IrrepsArrays, reduced into irreps.
 
     Every block of ``x`` meets every block of ``y``; each allowed ``ir_out`` gives a
@@ -58,8 +58,8 @@ def tensor_product(x, y, filter_ir_out=None, irrep_normalization=None, regroup_o
 
     Parameters
     ----------
-    x, y : IrrepsArray
-        Same backend; leading axes broadcast.
+    input1, input2 : IrrepsArray
+        Same backend; leading axes broadcast (e3nn-jax's argument names).
     filter_ir_out : None, str, Irreps or list of irreps
         Keep only these output irreps.
     irrep_normalization : {None, "component", "norm", "none"}
@@ -90,8 +90,8 @@ def tensor_product(x, y, filter_ir_out=None, irrep_normalization=None, regroup_o
     >>> bool(np.allclose(z.array[1:4], np.cross([1, 1, 2], [0, 0, 2]) / np.sqrt(2)))
     True
     """
-    x = as_irreps_array(x, "tensor_product: x")
-    y = as_irreps_array(y, "tensor_product: y")
+    x = as_irreps_array(input1, "tensor_product: input1")
+    y = as_irreps_array(input2, "tensor_product: input2")
     if not isinstance(regroup_output, bool):
         raise TypeError(f"tensor_product: regroup_output={regroup_output!r} must be a bool")
     if regroup_output:
@@ -108,13 +108,13 @@ def tensor_product(x, y, filter_ir_out=None, irrep_normalization=None, regroup_o
     return IrrepsArray(irreps_out, backend.tensor_product(plan, a, b))
 
 
-def elementwise_tensor_product(x, y, filter_ir_out=None, irrep_normalization=None):
+def elementwise_tensor_product(input1, input2, filter_ir_out=None, irrep_normalization=None):
     r"""Tensor product of the ``n``-th irrep of ``x`` with the ``n``-th irrep of ``y``.
 
     Parameters
     ----------
-    x, y : IrrepsArray
-        With the same number of irreps (``irreps.num_irreps``).
+    input1, input2 : IrrepsArray
+        With the same number of irreps (``irreps.num_irreps``); e3nn-jax's names.
     filter_ir_out : None, str, Irreps or list of irreps
     irrep_normalization : {None, "component", "norm", "none"}
 
@@ -137,8 +137,8 @@ def elementwise_tensor_product(x, y, filter_ir_out=None, irrep_normalization=Non
     >>> elementwise_tensor_product(x, y)
     1x1e+1x0o+1x1e [ 0.  0.  0.  3.  8. 12. 16.]
     """
-    x = as_irreps_array(x, "elementwise_tensor_product: x")
-    y = as_irreps_array(y, "elementwise_tensor_product: y")
+    x = as_irreps_array(input1, "elementwise_tensor_product: input1")
+    y = as_irreps_array(input2, "elementwise_tensor_product: input2")
     plan = static_call(
         _elementwise_plan,
         irreps_key(x.irreps),
@@ -150,7 +150,7 @@ def elementwise_tensor_product(x, y, filter_ir_out=None, irrep_normalization=Non
     return IrrepsArray(plan.irreps_out, backend.tensor_product(plan, a, b))
 
 
-def tensor_square(x, irrep_normalization=None, filter_ir_out=None):
+def tensor_square(input, irrep_normalization=None, filter_ir_out=None):  # noqa: A002 - e3nn-jax's name
     r"""``x (x) x`` without its redundant (symmetric-duplicate) terms, as e3nn-jax.
 
     The input is regrouped first and the output sorted and simplified (e3nn-jax's
@@ -159,10 +159,14 @@ def tensor_square(x, irrep_normalization=None, filter_ir_out=None):
 
     Parameters
     ----------
-    x : IrrepsArray
+    input : IrrepsArray
     irrep_normalization : {None, "component", "norm", "none"}
     filter_ir_out : None, str, Irreps or list of irreps
         Keep only these output irreps (an e3xp addition).
+
+    Notes
+    -----
+    e3nn-jax's ``normalized_input`` and ``regroup_output=False`` are not implemented.
 
     Returns
     -------
@@ -177,7 +181,7 @@ def tensor_square(x, irrep_normalization=None, filter_ir_out=None):
     >>> np.round(y.array, 2)
     array([57.74,  3.61, 10.  , 20.  , 30.  ,  3.  ,  2.  , -0.58,  6.  ,  4.  ])
     """
-    x = as_irreps_array(x, "tensor_square: x").regroup()
+    x = as_irreps_array(input, "tensor_square: input").regroup()
     plan, irreps_out = static_call(
         _square_plan, irreps_key(x.irreps), selector_key(filter_ir_out, "filter_ir_out"), irrep_normalization
     )
