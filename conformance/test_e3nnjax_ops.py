@@ -422,3 +422,36 @@ def test_normal_normalize_and_normalization(xp):
         e3xp.normal(irreps, 0, key=1)
     with pytest.warns(UserWarning, match="no seed"):
         e3xp.normal("1o", backend=xp.backend, dtype=xp.dtype)
+
+
+# --------------------------------------------------------------------------- item 4
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"biases": True}, {"path_normalization": "path"}, {"gradient_normalization": "element", "biases": [True, False, False]}],
+)
+def test_functional_linear_against_e3nn_jax(xp, kwargs):
+    irreps_in, irreps_out = "2x0e + 1o + 3x0e + 0x2e", "3x0e + 2x1o + 2e"
+    lin = e3xp.FunctionalLinear(irreps_in, irreps_out, **kwargs)
+    ws = np.random.default_rng(25).standard_normal(lin.num_weights)
+    a = _data(irreps_in, 26)
+    x = IrrepsArray(irreps_in, xp.asarray(a))
+    ours = lin(xp.asarray(ws), x)
+    assert_equivariant(lambda v: lin(xp.asarray(ws), v), x)
+    # the matrix is the map on the basis vectors (biases left out)
+    m = xp.backend.to_numpy(lin.matrix(xp.asarray(ws)))
+    nob = e3xp.FunctionalLinear(irreps_in, irreps_out, **{k: v for k, v in kwargs.items() if k != "biases"})
+    np.testing.assert_allclose(
+        a @ m, xp.to_numpy(nob(xp.asarray(ws[: nob.num_weights]), x)), rtol=_tol(xp), atol=_tol(xp)
+    )
+    if not HAS_E3NN_JAX:
+        return
+    import jax
+    import e3nn_jax
+
+    ref = e3nn_jax.FunctionalLinear(irreps_in, irreps_out, **kwargs)
+    assert ref.num_weights == lin.num_weights
+    rows = [np.asarray(ref(jax.numpy.asarray(ws), e3nn_jax.IrrepsArray(irreps_in, jax.numpy.asarray(r))).array) for r in a]
+    assert str(ours.irreps) == str(ref.irreps_out)
+    np.testing.assert_allclose(xp.to_numpy(ours), np.stack(rows), rtol=_tol(xp), atol=_tol(xp))

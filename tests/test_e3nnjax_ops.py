@@ -264,3 +264,54 @@ def test_scatter_and_graph_errors():
         e3xp.radius_graph(np.ones((3, 3)), 1.0, size=-1)
     with pytest.raises(ValueError, match=r"batch must have shape \(3,\)"):
         e3xp.radius_graph(np.ones((3, 3)), 1.0, batch=np.zeros(2, dtype=np.int64))
+
+
+def test_utils_equivariance_helpers_match_e3nn_jax_behaviour():
+    e3nn = _e3nn_jax()
+    good = lambda v: e3xp.tensor_product(v, v)  # noqa: E731
+    bad = lambda v: IrrepsArray(v.irreps, v.array**2)  # noqa: E731
+    for backend_array in (np.ones, jnp.ones, lambda s: torch.ones(s, dtype=torch.float64)):
+        x = IrrepsArray("0e + 1o", backend_array(4) * 0.5)
+        e3xp.utils.assert_equivariant(good, 0, x)
+        e3xp.utils.assert_equivariant(good, np.random.default_rng(1), "0e + 2x1o + 2e")
+        with pytest.raises(AssertionError):
+            e3xp.utils.assert_equivariant(bad, 0, x)
+    # the same verdicts as e3nn-jax's, for its own arguments (a JAX key, irreps strings)
+    key = jax.random.PRNGKey(0)
+    e3nn.utils.assert_equivariant(lambda v: e3nn.tensor_product(v, v), key, "0e + 2x1o + 2e")
+    e3xp.utils.assert_equivariant(good, key, "0e + 2x1o + 2e")
+    out1, out2 = e3xp.utils.equivariance_test(e3xp.norm, key, IrrepsArray("1e", np.array([0.0, 4.0, 3.0])))
+    ref1, ref2 = e3nn.utils.equivariance_test(e3nn.norm, key, e3nn.IrrepsArray("1e", jnp.array([0.0, 4.0, 3.0])))
+    np.testing.assert_allclose(out1.array, np.asarray(ref1.array))
+    np.testing.assert_allclose(out2.array, np.asarray(ref2.array))
+    # nested outputs
+    e3xp.utils.assert_equivariant(lambda v: {"a": [v, e3xp.norm(v)]}, 3, "1o + 2e")
+    assert e3xp.utils.vmap is e3xp.vmap
+
+
+def test_utils_output_dtype():
+    x = IrrepsArray("0e + 1o", np.ones(4))
+    e3xp.utils.assert_output_dtype_matches_input_dtype(lambda v: e3xp.tensor_product(v, v), x)
+    e3xp.utils.assert_output_dtype_matches_input_dtype(e3xp.norm, IrrepsArray("1o", jnp.ones(3)))
+    e3xp.utils.assert_output_dtype_matches_input_dtype(e3xp.norm, array=IrrepsArray("1o", torch.ones(3)))
+    with pytest.raises(AssertionError, match="Expected float32 -> float32"):
+        e3xp.utils.assert_output_dtype_matches_input_dtype(lambda v: IrrepsArray(v.irreps, v.array.astype(np.float64)), x)
+
+
+def test_functional_linear_errors():
+    with pytest.raises(NotImplementedError, match="instructions"):
+        e3xp.FunctionalLinear("0e", "0e", instructions=[(0, 0)])
+    with pytest.raises(ValueError, match="path_normalization"):
+        e3xp.FunctionalLinear("0e", "0e", path_normalization="bogus")
+    with pytest.raises(ValueError, match="gradient_normalization"):
+        e3xp.FunctionalLinear("0e", "0e", gradient_normalization="bogus")
+    lin = e3xp.FunctionalLinear("0e + 1o", "1o")
+    with pytest.raises(ValueError, match=r"ws must have shape \(1,\)"):
+        lin(np.ones(2), IrrepsArray("0e + 1o", np.ones(4)))
+    with pytest.raises(ValueError, match="expected 1x0e\\+1x1o"):
+        lin(np.ones(1), IrrepsArray("1o + 0e", np.ones(4)))
+    # a list of blocks works as the flat vector (e3nn-jax accepts both)
+    x = IrrepsArray("0e + 1o", np.arange(4.0))
+    np.testing.assert_array_equal(lin([np.array([[2.0]])], x).array, lin(np.array([2.0]), x).array)
+    g = jax.grad(lambda w: lin(w, IrrepsArray("0e + 1o", jnp.arange(4.0))).array.sum())(jnp.ones(1))
+    np.testing.assert_allclose(np.asarray(g), [6.0])

@@ -80,6 +80,8 @@ from .ops.basic import (
     where,
     zeros_like,
 )
+from . import utils
+from .ops.functional_linear import FunctionalLinear
 from .ops.graph import radius_graph
 from .ops.scatter import scatter_max, scatter_mean
 from .ops.sh_tensor_product import tensor_product_with_spherical_harmonics
@@ -174,4 +176,6 @@ __all__ = [
     "scatter_mean",
     "scatter_max",
     "radius_graph",
+    "FunctionalLinear",
+    "utils",
 ]
