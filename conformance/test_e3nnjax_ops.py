@@ -455,3 +455,25 @@ def test_functional_linear_against_e3nn_jax(xp, kwargs):
     rows = [np.asarray(ref(jax.numpy.asarray(ws), e3nn_jax.IrrepsArray(irreps_in, jax.numpy.asarray(r))).array) for r in a]
     assert str(ours.irreps) == str(ref.irreps_out)
     np.testing.assert_allclose(xp.to_numpy(ours), np.stack(rows), rtol=_tol(xp), atol=_tol(xp))
+
+
+@pytest.mark.parametrize("irrep_normalization", [None, "norm", "none"])
+def test_tensor_square_normalized_input(xp, irrep_normalization):
+    irreps = "0e + 2x1o + 2e"
+    a = _data(irreps, 27)
+    x = IrrepsArray(irreps, xp.asarray(a))
+    ours = e3xp.tensor_square(input=x, irrep_normalization=irrep_normalization, normalized_input=True)
+    _same(xp, ours, _ref("tensor_square", (irreps, a), irrep_normalization=irrep_normalization, normalized_input=True))
+    assert_equivariant(lambda v: e3xp.tensor_square(v, normalized_input=True), x)
+    # exact: a single 1o has only symmetric same-channel terms, all scaled by
+    # sqrt(d (d + 2)) = sqrt(15) ("component") or sqrt((d + 2) / d) ("norm")
+    v = IrrepsArray("1o", xp.asarray(_data("1o", 28)))
+    factor = {None: 15.0**0.5, "norm": (5 / 3) ** 0.5, "none": 1.0}[irrep_normalization]
+    np.testing.assert_allclose(
+        xp.to_numpy(e3xp.tensor_square(v, irrep_normalization, normalized_input=True)),
+        factor * xp.to_numpy(e3xp.tensor_square(v, irrep_normalization)),
+        rtol=_tol(xp),
+        atol=_tol(xp),
+    )
+    with pytest.raises(NotImplementedError, match="regroup_output"):
+        e3xp.tensor_square(x, regroup_output=False)

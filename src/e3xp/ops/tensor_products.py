@@ -8,6 +8,8 @@ outputs; ``elementwise_tensor_product`` keeps the loop order.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..core.irreps import Irreps
 from ..core.plans import (
     elementwise_tensor_product_plan,
@@ -42,11 +44,35 @@ def _elementwise_plan(k1, k2, filter_key, irrep_normalization):
 
 
 @static_function
-def _square_plan(k, filter_key, irrep_normalization):
+def _square_plan(k, filter_key, irrep_normalization, normalized_input=False):
     x = irreps_from_key(k)
     filter_ir_out = selector_from_key(filter_key)
     plan = tensor_square_plan(x, filter_ir_out, irrep_normalization)
-    return plan, plan.irreps_out.simplify()
+    scale = _normalized_input_scale(plan, irrep_normalization) if normalized_input else None
+    return plan, plan.irreps_out.simplify(), scale
+
+
+def _normalized_input_scale(plan, irrep_normalization):
+    """Per-component factors turning the plan's coefficients into e3nn-jax's ``normalized_input=True`` ones.
+
+    Every output block of a tensor-square plan comes from one path, so the change
+    of ``alpha`` (e3nn-jax's table for unit-norm inputs over its table for Gaussian
+    inputs) is one factor per block: ``d1 d2`` for the cross terms with
+    "component", ``d1 (d1 + 2)`` ("component") or ``(d1 + 2) / d1`` ("norm") for the
+    symmetric same-channel terms, 1 otherwise. None when every factor is 1.
+    """
+    ratio = [1.0] * len(plan.irreps_out)
+    for p in plan.paths:
+        d1 = plan.irreps_in1[p.i_in1].ir.dim
+        d2 = plan.irreps_in2[p.i_in2].ir.dim
+        if p.mode == "uuu":
+            r2 = {"component": d1 * (d1 + 2.0), "norm": (d1 + 2.0) / d1}.get(irrep_normalization or "component", 1.0)
+        else:
+            r2 = float(d1 * d2) if (irrep_normalization or "component") == "component" else 1.0
+        ratio[p.i_out] = r2**0.5
+    if all(r == 1.0 for r in ratio):
+        return None
+    return tuple(r for r, (mul, ir) in zip(ratio, plan.irreps_out) for _ in range(mul * ir.dim))
 
 
 def tensor_product(input1, input2, filter_ir_out=None, irrep_normalization=None, regroup_output=True):
@@ -150,7 +176,7 @@ def elementwise_tensor_product(input1, input2, filter_ir_out=None, irrep_normali
     return IrrepsArray(plan.irreps_out, backend.tensor_product(plan, a, b))
 
 
-def tensor_square(input, irrep_normalization=None, filter_ir_out=None):  # noqa: A002 - e3nn-jax's name
+def tensor_square(input, irrep_normalization=None, filter_ir_out=None, *, normalized_input=False, regroup_output=True):  # noqa: A002
     r"""``x (x) x`` without its redundant (symmetric-duplicate) terms, as e3nn-jax.
 
     The input is regrouped first and the output sorted and simplified (e3nn-jax's
@@ -164,9 +190,12 @@ def tensor_square(input, irrep_normalization=None, filter_ir_out=None):  # noqa:
     filter_ir_out : None, str, Irreps or list of irreps
         Keep only these output irreps (an e3xp addition).
 
-    Notes
-    -----
-    e3nn-jax's ``normalized_input`` and ``regroup_output=False`` are not implemented.
+    normalized_input : bool
+        e3nn-jax's coefficients for inputs whose irreps have unit norm (instead of
+        Gaussian components).
+    regroup_output : bool
+        Only True (the default) is implemented: e3nn-jax's ``regroup_output=False``
+        (unsorted output of the unregrouped input) raises NotImplementedError.
 
     Returns
     -------
@@ -181,8 +210,21 @@ def tensor_square(input, irrep_normalization=None, filter_ir_out=None):  # noqa:
     >>> np.round(y.array, 2)
     array([57.74,  3.61, 10.  , 20.  , 30.  ,  3.  ,  2.  , -0.58,  6.  ,  4.  ])
     """
+    if not isinstance(normalized_input, bool):
+        raise TypeError(f"tensor_square: normalized_input={normalized_input!r} must be a bool")
+    if regroup_output is not True:
+        raise NotImplementedError(
+            f"tensor_square: regroup_output={regroup_output!r}; only True (e3nn-jax's default) is implemented"
+        )
     x = as_irreps_array(input, "tensor_square: input").regroup()
-    plan, irreps_out = static_call(
-        _square_plan, irreps_key(x.irreps), selector_key(filter_ir_out, "filter_ir_out"), irrep_normalization
+    plan, irreps_out, scale = static_call(
+        _square_plan,
+        irreps_key(x.irreps),
+        selector_key(filter_ir_out, "filter_ir_out"),
+        irrep_normalization,
+        normalized_input,
     )
-    return IrrepsArray(irreps_out, x.backend.tensor_product(plan, x.array, x.array))
+    out = x.backend.tensor_product(plan, x.array, x.array)
+    if scale is not None:
+        out = out * x.backend.constant(np.asarray(scale), like=out)
+    return IrrepsArray(irreps_out, out)
