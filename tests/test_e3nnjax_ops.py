@@ -315,3 +315,29 @@ def test_functional_linear_errors():
     np.testing.assert_array_equal(lin([np.array([[2.0]])], x).array, lin(np.array([2.0]), x).array)
     g = jax.grad(lambda w: lin(w, IrrepsArray("0e + 1o", jnp.arange(4.0))).array.sum())(jnp.ones(1))
     np.testing.assert_allclose(np.asarray(g), [6.0])
+
+
+def test_new_functions_under_torch_compile_fullgraph():
+    a = torch.tensor(np.random.default_rng(6).standard_normal((5, 7)))
+    dst = torch.tensor([0, 1, 1, 2, 0])
+
+    def f(arr):
+        v = IrrepsArray("0e + 2x1o", arr)
+        vec = v.filter("1o")
+        lin = e3xp.FunctionalLinear("0e + 2x1o", "1o", gradient_normalization="element")
+        parts = [
+            e3xp.tensor_square(v, normalized_input=True),
+            e3xp.scatter_mean(v, dst=dst, output_size=3),
+            e3xp.scatter_max(e3xp.norm(v), dst, 3),
+            e3xp.dot(v, v),
+            e3xp.cross(vec, IrrepsArray("2x1o", arr[:, 1:].flip(-1))),
+            e3xp.where(arr[..., :3] > 0, v, -v),
+            lin(torch.ones(2, dtype=torch.float64), v),
+            e3xp.mean(v, axis=-1),
+            e3xp.tensor_product_with_spherical_harmonics(v, IrrepsArray("1o", arr[:, 1:4]), 2),
+        ]
+        return sum(p.array.sum() for p in parts)
+
+    eager = float(f(a))  # first: the torch backend is created outside the trace
+    compiled = torch.compile(f, fullgraph=True)
+    np.testing.assert_allclose(float(compiled(a)), eager, rtol=1e-12)

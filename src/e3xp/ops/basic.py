@@ -13,6 +13,7 @@ reads an array value).
 from __future__ import annotations
 
 import builtins
+import itertools
 import numbers
 
 import numpy as np
@@ -370,7 +371,8 @@ def cross(a, b) -> IrrepsArray:
     if len(pa) != len(pb):
         raise ValueError(f"cross: a and b must hold the same number of vectors, got {a.irreps} and {b.irreps}")
     # Entries of the result: split at the boundaries of both inputs.
-    cuts = sorted(set(np.cumsum([0] + [m for m, _ in a.irreps]).tolist()) | set(np.cumsum([0] + [m for m, _ in b.irreps]).tolist()))
+    # (plain Python: numpy here would be traced by torch.compile)
+    cuts = sorted(set(itertools.accumulate([0] + [m for m, _ in a.irreps])) | set(itertools.accumulate([0] + [m for m, _ in b.irreps])))
     irreps = Irreps([(hi - lo, (1, pa[lo] * pb[lo])) for lo, hi in zip(cuts[:-1], cuts[1:]) if hi > lo])
     backend, x, y = broadcast_pair(a, b, "cross")
     xp = backend.xp

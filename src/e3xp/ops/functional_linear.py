@@ -5,14 +5,14 @@ from __future__ import annotations
 import math
 import numbers
 
-import numpy as np
-
 from ..backends import backend_of
 from ..core.irreps import Irreps
 from ..core.plans import linear_plan
+from .._static import irreps_from_key, irreps_key, static_call, static_function
 from ..irreps_array import IrrepsArray
 from ._common import as_irreps_array
 from .scatter import _device
+from .tensor_products import _runs, scale_runs
 
 __all__ = ["FunctionalLinear"]
 
@@ -26,6 +26,18 @@ def _normalization(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"FunctionalLinear: {name}={value!r} must be 'element', 'path' or a number")
     return float(value)
+
+
+@static_function
+def _functional_plan(key_in, key_out, biases, path_normalization, g):
+    plan = linear_plan(irreps_from_key(key_in), irreps_from_key(key_out), biases=biases, path_normalization=path_normalization)
+    # The plan applies sqrt(alpha); e3nn-jax applies sqrt(alpha) ** g. The factor
+    # sqrt(alpha) ** (g - 1) is folded into the weights, as runs of Python floats.
+    factors, sizes = [], []
+    for p in sorted(plan.paths, key=lambda p: p.weight_offset):
+        factors.append(1.0 if g == 1.0 else p.path_weight ** (g - 1.0))
+        sizes.append(math.prod(p.weight_shape))
+    return plan, (None if all(f == 1.0 for f in factors) else _runs(factors, sizes))
 
 
 class FunctionalLinear:
@@ -80,13 +92,11 @@ class FunctionalLinear:
         if pn not in ("element", "path"):
             raise ValueError(f"FunctionalLinear: path_normalization={path_normalization!r} must be 'element' or 'path'")
         g = _normalization("path" if gradient_normalization is None else gradient_normalization, "gradient_normalization")
-        self.plan = linear_plan(self.irreps_in, self.irreps_out, biases=bool(biases) if biases is None or isinstance(biases, bool) else list(biases), path_normalization=pn)
-        # The plan applies sqrt(alpha); e3nn-jax applies sqrt(alpha) ** g. The factor
-        # sqrt(alpha) ** (g - 1) is folded into the weights (a constant per entry).
-        scale = np.ones(self.plan.weight_numel)
-        for p in self.plan.paths:
-            scale[p.weight_offset : p.weight_offset + math.prod(p.weight_shape)] = p.path_weight ** (g - 1.0)
-        self._scale = None if np.all(scale == 1.0) else scale
+        flags = bool(biases) if biases is None or isinstance(biases, bool) else tuple(bool(b) for b in biases)
+        # static_call keeps the plan construction out of torch.compile's trace
+        self.plan, self._scale = static_call(
+            _functional_plan, irreps_key(self.irreps_in), irreps_key(self.irreps_out), flags, pn, g
+        )
 
     @property
     def num_weights(self) -> int:
@@ -130,7 +140,7 @@ class FunctionalLinear:
         n = self.plan.weight_numel
         w, b = ws[:n], (ws[n:] if self.plan.bias_numel else None)
         if self._scale is not None:
-            w = w * backend.constant(self._scale, like=w)
+            w = scale_runs(backend.xp, w, self._scale)
         return IrrepsArray(self.irreps_out, backend.linear(self.plan, x.array, w, b))
 
     def matrix(self, ws):

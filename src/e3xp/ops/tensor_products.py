@@ -8,8 +8,6 @@ outputs; ``elementwise_tensor_product`` keeps the loop order.
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..core.irreps import Irreps
 from ..core.plans import (
     elementwise_tensor_product_plan,
@@ -72,7 +70,27 @@ def _normalized_input_scale(plan, irrep_normalization):
         ratio[p.i_out] = r2**0.5
     if all(r == 1.0 for r in ratio):
         return None
-    return tuple(r for r, (mul, ir) in zip(ratio, plan.irreps_out) for _ in range(mul * ir.dim))
+    # (start, stop, factor) runs of the last axis, applied with Python floats: no
+    # numpy constant enters torch.compile's trace
+    return _runs(ratio, [mul * ir.dim for mul, ir in plan.irreps_out])
+
+
+def _runs(factors, sizes) -> tuple:
+    """Merge consecutive equal factors into ``(start, stop, factor)`` runs."""
+    runs, start = [], 0
+    for f, n in zip(factors, sizes):
+        if runs and runs[-1][2] == f:
+            runs[-1][1] += n
+        else:
+            runs.append([start, start + n, f])
+        start += n
+    return tuple(tuple(r) for r in runs)
+
+
+def scale_runs(xp, a, runs):
+    """``a`` with ``a[..., start:stop] *= factor`` for each run (a new array)."""
+    pieces = [a[..., start:stop] * factor if factor != 1.0 else a[..., start:stop] for start, stop, factor in runs]
+    return pieces[0] if len(pieces) == 1 else xp.concat(pieces, axis=-1)
 
 
 def tensor_product(input1, input2, filter_ir_out=None, irrep_normalization=None, regroup_output=True):
@@ -226,5 +244,5 @@ def tensor_square(input, irrep_normalization=None, filter_ir_out=None, *, normal
     )
     out = x.backend.tensor_product(plan, x.array, x.array)
     if scale is not None:
-        out = out * x.backend.constant(np.asarray(scale), like=out)
+        out = scale_runs(x.backend.xp, out, scale)
     return IrrepsArray(irreps_out, out)
