@@ -62,6 +62,13 @@ def grad(fun, argnums: int = 0, has_aux: bool = False, regroup_output: bool = Tr
         one, or a backend without autodiff (JAX through ``jax.jacobian``, PyTorch
         through ``torch.autograd.functional.jacobian``).
 
+    Notes
+    -----
+    On PyTorch the Jacobian is built with ``create_graph=True`` whenever grad mode
+    is on, so the result can be differentiated again (forces in a training step);
+    it then requires grad (call ``.detach()`` before ``.numpy()``), and
+    ``torch.no_grad()`` turns that off.
+
     Examples
     --------
     >>> import jax.numpy as jnp, e3xp
