@@ -341,3 +341,59 @@ def test_new_functions_under_torch_compile_fullgraph():
     eager = float(f(a))  # first: the torch backend is created outside the trace
     compiled = torch.compile(f, fullgraph=True)
     np.testing.assert_allclose(float(compiled(a)), eager, rtol=1e-12)
+
+
+def test_config_like_e3nn_jax():
+    e3nn = _e3nn_jax()
+    a = np.random.default_rng(7).standard_normal((3, 7))
+    v = np.random.default_rng(8).standard_normal((3, 3))
+    x, xj = IrrepsArray("0e + 2x1o", a), e3nn.IrrepsArray("0e + 2x1o", jnp.asarray(a))
+    try:
+        for name, value in [
+            ("irrep_normalization", "norm"),
+            ("spherical_harmonics_normalization", "integral"),
+            ("path_normalization", "path"),
+            ("gradient_normalization", "element"),
+        ]:
+            e3xp.config(name, value)
+            e3nn.config(name, value)
+            assert e3xp.config(name) == value
+        pairs = [
+            (e3xp.tensor_product(x, x), e3nn.tensor_product(xj, xj)),
+            (e3xp.tensor_square(x), e3nn.tensor_square(xj)),
+            (e3xp.elementwise_tensor_product(x, x), e3nn.elementwise_tensor_product(xj, xj)),
+            (
+                e3xp.spherical_harmonics(3, IrrepsArray("1o", v), True),
+                e3nn.spherical_harmonics(3, e3nn.IrrepsArray("1o", jnp.asarray(v)), True),
+            ),
+        ]
+        lin = e3xp.FunctionalLinear("2x0e + 3x0e", "0e")
+        jlin = e3nn.FunctionalLinear("2x0e + 3x0e", "0e")
+        ws = jnp.arange(5.0)
+        pairs.append((lin(np.arange(5.0), IrrepsArray("2x0e + 3x0e", a[0, :5])), jlin(ws, e3nn.IrrepsArray("2x0e + 3x0e", jnp.asarray(a[0, :5])))))
+        for ours, ref in pairs:
+            assert str(ours.irreps) == str(ref.irreps)
+            np.testing.assert_allclose(ours.array, np.asarray(ref.array), rtol=1e-12, atol=1e-12)
+        # explicit arguments win over the configuration
+        np.testing.assert_allclose(
+            e3xp.tensor_product(x, x, irrep_normalization="component").array,
+            np.asarray(e3nn.tensor_product(xj, xj, irrep_normalization="component").array),
+            rtol=1e-12,
+            atol=1e-12,
+        )
+    finally:
+        e3xp.config.reset()
+        for name in ("irrep_normalization", "spherical_harmonics_normalization"):
+            e3nn.config(name, "component")
+        e3nn.config("path_normalization", "element")
+        e3nn.config("gradient_normalization", "path")
+    assert e3xp.config("irrep_normalization") == "component"
+    assert e3xp.config.set_backend is e3xp.set_backend
+    with pytest.raises(ValueError, match="irrep_normalization='bogus' must be one of"):
+        e3xp.config("irrep_normalization", "bogus")
+    with pytest.raises(ValueError, match="unknown option 'nope'"):
+        e3xp.config("nope")
+    with pytest.raises(ValueError, match="gradient_normalization"):
+        e3xp.config("gradient_normalization", "bogus")
+    with pytest.raises(ValueError, match="fused"):
+        e3xp.config("fused", "yes")

@@ -81,6 +81,7 @@ from .ops.basic import (
     zeros_like,
 )
 from . import utils
+from .e3nn_config import config
 from .ops.functional_linear import FunctionalLinear
 from .ops.graph import radius_graph
 from .ops.scatter import scatter_max, scatter_mean
@@ -178,4 +179,5 @@ __all__ = [
     "radius_graph",
     "FunctionalLinear",
     "utils",
+    "config",
 ]

@@ -7,6 +7,7 @@ import numbers
 
 from ..backends import backend_of, get_backend, get_default_backend
 from ..core.irreps import Irreps
+from ..e3nn_config import config
 from ..irreps_array import IrrepsArray
 
 __all__ = ["zeros", "ones", "normal", "concatenate", "stack"]
@@ -96,8 +97,9 @@ def normal(
     normalize : bool
         Scale every irrep to unit norm (e3nn-jax).
     normalization : {None, "component", "norm"}
-        Without ``normalize``: "component" (None) gives unit variance per component,
+        Without ``normalize``: "component" gives unit variance per component,
         "norm" divides each irrep by ``sqrt(2l + 1)`` (unit expected squared norm).
+        None: ``e3xp.config("irrep_normalization")``, as e3nn-jax.
 
     Notes
     -----
@@ -122,7 +124,9 @@ def normal(
 
         warnings.warn("normal: no seed (key) given; using one derived from the irreps", stacklevel=2)
         seed = zlib.crc32(str(irreps).encode())
-    if normalization not in (None, "component", "norm"):
+    if normalization is None:
+        normalization = config("irrep_normalization")
+    if normalization not in ("component", "norm"):
         raise ValueError(f"normal: normalization={normalization!r} must be None, 'component' or 'norm'")
     if not isinstance(normalize, bool):
         raise TypeError(f"normal: normalize={normalize!r} must be a bool")

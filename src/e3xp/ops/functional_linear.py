@@ -8,6 +8,7 @@ import numbers
 from ..backends import backend_of
 from ..core.irreps import Irreps
 from ..core.plans import linear_plan
+from ..e3nn_config import config
 from .._static import irreps_from_key, irreps_key, static_call, static_function
 from ..irreps_array import IrrepsArray
 from ._common import as_irreps_array
@@ -56,11 +57,12 @@ class FunctionalLinear:
     biases : None, bool or list of bool
         As e3nn-jax: True biases every ``0e`` output, a list gives one flag per output entry.
     path_normalization : {"element", "path"} or None
-        ``alpha = 1 / fan_in`` summed per element ("element", default) or per path.
+        ``alpha = 1 / fan_in`` summed per element ("element") or per path. None:
+        ``e3xp.config("path_normalization")`` ("element" unless set).
     gradient_normalization : {"path", "element"}, a number, or None
         e3nn-jax's split of ``sqrt(alpha)`` between the forward coefficient and the
-        initialisation: the path coefficient is ``sqrt(alpha) ** g`` ("path" = 1, the
-        default; "element" = 0).
+        initialisation: the path coefficient is ``sqrt(alpha) ** g`` ("path" = 1,
+        "element" = 0). None: ``e3xp.config("gradient_normalization")`` ("path" unless set).
 
     Examples
     --------
@@ -88,10 +90,12 @@ class FunctionalLinear:
             )
         self.irreps_in = Irreps(irreps_in)
         self.irreps_out = Irreps(irreps_out)
-        pn = "element" if path_normalization is None else path_normalization
+        pn = config("path_normalization") if path_normalization is None else path_normalization
         if pn not in ("element", "path"):
             raise ValueError(f"FunctionalLinear: path_normalization={path_normalization!r} must be 'element' or 'path'")
-        g = _normalization("path" if gradient_normalization is None else gradient_normalization, "gradient_normalization")
+        if gradient_normalization is None:
+            gradient_normalization = config("gradient_normalization")
+        g = _normalization(gradient_normalization, "gradient_normalization")
         flags = bool(biases) if biases is None or isinstance(biases, bool) else tuple(bool(b) for b in biases)
         # static_call keeps the plan construction out of torch.compile's trace
         self.plan, self._scale = static_call(

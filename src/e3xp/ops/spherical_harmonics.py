@@ -9,6 +9,7 @@ from collections.abc import Set as AbstractSet
 import numpy as np
 
 from ..backends import backend_of
+from ..e3nn_config import config
 from ..core.irreps import Irrep, Irreps, MulIrrep
 from ..core.spherical_harmonics import NORMALIZATIONS, spherical_harmonics_plan
 from .._static import irreps_from_key, irreps_key, static_call, static_function
@@ -120,7 +121,7 @@ _ALGORITHM_KEYWORDS = ("legendre", "recursive", "dense", "sparse", "custom_jvp")
 
 
 def spherical_harmonics(
-    irreps_out, input, normalize: bool = True, normalization: str = "component", *, algorithm=None
+    irreps_out, input, normalize: bool = True, normalization: str | None = None, *, algorithm=None
 ):
     r"""Real spherical harmonics in e3nn's basis (``y`` is the polar axis).
 
@@ -139,8 +140,8 @@ def spherical_harmonics(
     normalize : bool
         Evaluate on ``x / |x|`` (True) or the homogeneous polynomials (False).
     normalization : {"component", "norm", "integral"} or None
-        ``"component"`` (also for None, e3nn-jax's default): ``|Y_l|^2 = 2l + 1`` on
-        the unit sphere.
+        ``"component"``: ``|Y_l|^2 = 2l + 1`` on the unit sphere. None (e3nn-jax's
+        default): ``e3xp.config("spherical_harmonics_normalization")``.
     algorithm : None or tuple of str
         e3nn-jax's choice of JAX evaluation scheme (``"legendre"``, ``"recursive"``,
         ``"dense"``, ``"sparse"``, ``"custom_jvp"``). Accepted for compatibility and
@@ -188,7 +189,7 @@ def spherical_harmonics(
     if not isinstance(normalize, bool):
         raise TypeError(f"spherical_harmonics: normalize={normalize!r} must be a bool")
     if normalization is None:
-        normalization = "component"
+        normalization = config("spherical_harmonics_normalization")
     if algorithm is not None and (
         isinstance(algorithm, str)
         or not isinstance(algorithm, (tuple, list))

@@ -14,6 +14,7 @@ from ..core.plans import (
     full_tensor_product_plan,
     tensor_square_plan,
 )
+from ..e3nn_config import config
 from .._static import irreps_from_key, irreps_key, selector_from_key, selector_key, static_call, static_function
 from ..irreps_array import IrrepsArray
 from ._common import as_irreps_array, broadcast_pair
@@ -107,7 +108,7 @@ def tensor_product(input1, input2, filter_ir_out=None, irrep_normalization=None,
     filter_ir_out : None, str, Irreps or list of irreps
         Keep only these output irreps.
     irrep_normalization : {None, "component", "norm", "none"}
-        None means "component".
+        None: ``e3xp.config("irrep_normalization")`` ("component" unless set).
     regroup_output : bool
         Regroup the inputs first and simplify the (sorted) output, as e3nn-jax.
 
@@ -134,6 +135,7 @@ def tensor_product(input1, input2, filter_ir_out=None, irrep_normalization=None,
     >>> bool(np.allclose(z.array[1:4], np.cross([1, 1, 2], [0, 0, 2]) / np.sqrt(2)))
     True
     """
+    irrep_normalization = config("irrep_normalization") if irrep_normalization is None else irrep_normalization
     x = as_irreps_array(input1, "tensor_product: input1")
     y = as_irreps_array(input2, "tensor_product: input2")
     if not isinstance(regroup_output, bool):
@@ -161,6 +163,7 @@ def elementwise_tensor_product(input1, input2, filter_ir_out=None, irrep_normali
         With the same number of irreps (``irreps.num_irreps``); e3nn-jax's names.
     filter_ir_out : None, str, Irreps or list of irreps
     irrep_normalization : {None, "component", "norm", "none"}
+        None: ``e3xp.config("irrep_normalization")``.
 
     Returns
     -------
@@ -181,6 +184,7 @@ def elementwise_tensor_product(input1, input2, filter_ir_out=None, irrep_normali
     >>> elementwise_tensor_product(x, y)
     1x1e+1x0o+1x1e [ 0.  0.  0.  3.  8. 12. 16.]
     """
+    irrep_normalization = config("irrep_normalization") if irrep_normalization is None else irrep_normalization
     x = as_irreps_array(input1, "elementwise_tensor_product: input1")
     y = as_irreps_array(input2, "elementwise_tensor_product: input2")
     plan = static_call(
@@ -205,6 +209,7 @@ def tensor_square(input, irrep_normalization=None, filter_ir_out=None, *, normal
     ----------
     input : IrrepsArray
     irrep_normalization : {None, "component", "norm", "none"}
+        None: ``e3xp.config("irrep_normalization")``.
     filter_ir_out : None, str, Irreps or list of irreps
         Keep only these output irreps (an e3xp addition).
 
@@ -234,6 +239,7 @@ def tensor_square(input, irrep_normalization=None, filter_ir_out=None, *, normal
         raise NotImplementedError(
             f"tensor_square: regroup_output={regroup_output!r}; only True (e3nn-jax's default) is implemented"
         )
+    irrep_normalization = config("irrep_normalization") if irrep_normalization is None else irrep_normalization
     x = as_irreps_array(input, "tensor_square: input").regroup()
     plan, irreps_out, scale = static_call(
         _square_plan,
