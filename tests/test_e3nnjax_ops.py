@@ -397,3 +397,15 @@ def test_config_like_e3nn_jax():
         e3xp.config("gradient_normalization", "bogus")
     with pytest.raises(ValueError, match="fused"):
         e3xp.config("fused", "yes")
+
+
+def test_new_objects_pickle_and_copy():
+    import copy
+    import pickle
+
+    assert pickle.loads(pickle.dumps(e3xp.config)) is e3xp.config
+    assert copy.deepcopy(e3xp.config) is e3xp.config
+    lin = e3xp.FunctionalLinear("2x0e + 1o", "0e + 1o", biases=True, gradient_normalization="element")
+    x = IrrepsArray("2x0e + 1o", np.arange(5.0))
+    for other in (pickle.loads(pickle.dumps(lin)), copy.deepcopy(lin)):
+        np.testing.assert_array_equal(other(np.arange(4.0), x).array, lin(np.arange(4.0), x).array)

@@ -98,5 +98,9 @@ class Config:
     def __repr__(self) -> str:
         return f"e3xp.config({self._values})"
 
+    def __reduce__(self):
+        # the process-wide singleton: pickling and copying give the same object back
+        return "config"
+
 
 config = Config()
