@@ -191,9 +191,7 @@ def test_tensor_product(ix, iy, sx, sy, filter_ir_out):
     y = IrrepsArray(iy, rng.standard_normal(sy + (iy.dim,)))
     keep = None if filter_ir_out is None else {m.ir for m in Irreps(list(filter_ir_out) if isinstance(filter_ir_out, frozenset) else filter_ir_out)}
     expected = _selection_rule(ix, iy, keep)
-    errors = []
-    if keep is not None and len(expected) == 0 and len(ix.regroup()) and len(iy.regroup()):
-        errors.append("no allowed path.*filter_ir_out=")
+    errors = []  # a filter that leaves nothing is not an error: empty irreps (e3nn-jax)
     try:
         lead = np.broadcast_shapes(sx, sy)
     except ValueError:
@@ -220,11 +218,7 @@ def test_tensor_product_filter_anything(filter_ir_out):
         with pytest.raises((TypeError, ValueError), match=re.escape("filter_ir_out=")):
             tensor_product(x, x, filter_ir_out=filter_ir_out)
         return
-    expected = _selection_rule(x.irreps, x.irreps, keep)
-    if len(expected) == 0:
-        with pytest.raises(ValueError, match="no allowed path.*filter_ir_out="):
-            tensor_product(x, x, filter_ir_out=filter_ir_out)
-        return
+    expected = _selection_rule(x.irreps, x.irreps, keep)  # may be empty: empty irreps, as e3nn-jax
     z = tensor_product(x, x, filter_ir_out=filter_ir_out)
     assert z.irreps == expected and z.array.shape == (expected.dim,)
 
@@ -251,11 +245,12 @@ def test_regression_unparseable_filter_ir_out_is_a_value_error(bad):
 
 @pytest.mark.parametrize("irreps_out", ["0x0e", "0x1o + 0x2e"])
 def test_regression_zero_multiplicity_harmonics_request(irreps_out):
-    # The message was built with max() of an empty list: "max() arg is an empty sequence".
+    # Once "max() arg is an empty sequence"; multiplicities are allowed now (e3nn-jax),
+    # so zero multiplicities give an empty result, as e3nn-jax does.
     from e3xp.ops import spherical_harmonics
 
-    with pytest.raises(ValueError, match=re.escape(f"irreps_out={Irreps(irreps_out)} contains")):
-        spherical_harmonics(irreps_out, np.array([0.3, -0.4, 0.5]))
+    y = spherical_harmonics(irreps_out, np.array([0.3, -0.4, 0.5]))
+    assert y.irreps == Irreps(irreps_out) and y.shape == (0,)
 
 
 # --- spherical_harmonics requests ------------------------------------------------------------------
@@ -296,7 +291,7 @@ def test_spherical_harmonics_requests(irreps_out):
     if outcomes[0][0] != "ok":
         return
     irreps = Irreps(outcomes[0][1])
-    assert all(m.mul == 1 and m.ir.p == (-1) ** m.ir.l for m in irreps)
+    assert all(m.ir.p == (-1) ** m.ir.l for m in irreps)  # any multiplicity (e3nn-jax)
     assert y.array.shape == (1, irreps.dim)
     if isinstance(irreps_out, (list, tuple)) and irreps_out and not isinstance(irreps_out[0], str):
         assert irreps.ls == [int(l) for l in irreps_out]

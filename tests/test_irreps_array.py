@@ -350,8 +350,10 @@ def test_linear_biases_and_layout():
     lin0 = Linear("0e + 1o", biases=True)
     p0 = lin0.init(0, IrrepsArray("1o", np.ones(3)))
     assert lin0.apply(p0, IrrepsArray("1o", np.ones(3))).irreps == "1x0e+1x1o"
-    with pytest.raises(ValueError, match="no allowed path"):
-        Linear("0e + 1o").init(0, IrrepsArray("1o", np.ones(3)))
+    # an unreachable output is zero, as in e3nn-jax (design.md section 3)
+    lin1 = Linear("0e + 1o")
+    y1 = lin1.apply(lin1.init(0, IrrepsArray("1o", np.ones(3))), IrrepsArray("1o", np.ones(3)))
+    assert y1.irreps == "1x0e+1x1o" and y1.array[0] == 0.0
     with pytest.raises(ValueError, match=r"params\['weight'\] has shape \(3,\), but inputs with irreps 2x0e\+1x1o"):
         lin.apply({"weight": np.zeros(3), "bias": np.zeros(3)}, x)
 

@@ -184,8 +184,8 @@ def test_bad_input():
         declared.apply(w, IrrepsArray("2x0e + 3x1e", _rand(11, 0)), y)
     with pytest.raises(ValueError, match=r"x has irreps 1x1o, but this layer was built for 1x0e"):
         FullyConnectedTensorProduct("0e", "0e", "0e").init(0, IrrepsArray("1o", np.ones(3)), y)
-    with pytest.raises(ValueError, match="no tensor product path"):
-        FullyConnectedTensorProduct("1e", "0e", "0e")
+    # no path at all: zero output and no weights, as in e3nn / e3nn-jax (not an error)
+    assert FullyConnectedTensorProduct("1e", "0e", "0e").weight_numel == 0
     with pytest.raises(ValueError, match="not known yet"):
         FullyConnectedTensorProduct("0e").weight_numel
     with pytest.raises(ValueError, match="no channelwise tensor product path"):

@@ -113,6 +113,30 @@ from .core.reduced_tensor_product import (
     reduced_tensor_product_basis,
 )
 
+# --- issue 15, slice "ops" (e3nn-jax functions, graphs, missing arguments) ---
+from .ops.autodiff import grad, vmap
+from .ops.basic import (
+    as_irreps_array,
+    cross,
+    dot,
+    from_chunks,
+    mean,
+    normalize_function,
+    ones_like,
+    soft_normalization,
+    soft_odd,
+    sum,
+    where,
+    zeros_like,
+)
+from . import utils
+from .e3nn_config import config
+from .ops.functional_linear import FunctionalLinear
+from .ops.graph import radius_graph
+from .ops.scatter import scatter_max, scatter_mean
+from .ops.sh_tensor_product import tensor_product_with_spherical_harmonics
+# --- end of slice "ops" ---
+
 __version__ = "0.1.0.dev0"
 
 __all__ = [
@@ -225,4 +249,26 @@ __all__ = [
     "s2_irreps",
     "to_s2grid",
     "to_s2point",
+    # issue 15, slice "ops"
+    "as_irreps_array",
+    "from_chunks",
+    "zeros_like",
+    "ones_like",
+    "sum",
+    "mean",
+    "dot",
+    "cross",
+    "where",
+    "soft_odd",
+    "normalize_function",
+    "soft_normalization",
+    "grad",
+    "vmap",
+    "tensor_product_with_spherical_harmonics",
+    "scatter_mean",
+    "scatter_max",
+    "radius_graph",
+    "FunctionalLinear",
+    "utils",
+    "config",
 ]

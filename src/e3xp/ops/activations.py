@@ -17,12 +17,13 @@ from ._common import as_irreps_array
 __all__ = ["norm", "scalar_activation", "normalize2mom_constant", "activation_parity"]
 
 
-def norm(x, squared: bool = False, per_irrep: bool = True) -> IrrepsArray:
+def norm(array, squared: bool = False, per_irrep: bool = True) -> IrrepsArray:
     r"""Euclidean norm of every irrep (or of the whole feature vector): invariant scalars.
 
     Parameters
     ----------
-    x : IrrepsArray
+    array : IrrepsArray
+        (e3nn-jax's argument name)
     squared : bool
         Return the squared norm.
     per_irrep : bool
@@ -49,7 +50,7 @@ def norm(x, squared: bool = False, per_irrep: bool = True) -> IrrepsArray:
     >>> norm(IrrepsArray("1o", np.array([3e200, 4e200, 0.0])))
     1x0e [5.e+200]
     """
-    x = as_irreps_array(x, "norm: x")
+    x = as_irreps_array(array, "norm: array")
     xp = x.backend.xp
 
     def f(a):
@@ -198,20 +199,27 @@ def activation_parity(act) -> int:
     return _properties(act)[1]
 
 
-def scalar_activation(x, acts, normalize_act: bool = True) -> IrrepsArray:
+def scalar_activation(input, acts=None, normalize_act: bool = True, *, even_act=None, odd_act=None) -> IrrepsArray:  # noqa: A002
     r"""Apply an activation function to each scalar entry of ``x`` (e3nn-jax semantics).
 
     Parameters
     ----------
-    x : IrrepsArray
-    acts : list of (callable or None)
-        One per entry of ``x.irreps``; ``None`` leaves the entry unchanged. A callable
+    input : IrrepsArray
+        (e3nn-jax's argument name)
+    acts : None or list of (callable or None)
+        None (e3nn-jax's default): ``even_act`` on every ``0e`` entry, ``odd_act`` on
+        every ``0o`` entry, non-scalars unchanged. Else one per entry of
+        ``input.irreps``; ``None`` leaves the entry unchanged. A callable
         takes and returns arrays of ``x``'s backend (e.g. ``np.tanh``, ``torch.tanh``,
         ``jnp.tanh``) and may only act on scalar (``l = 0``) entries. On a ``0o``
         entry it must be odd (the output stays ``0o``) or even (the output is ``0e``).
     normalize_act : bool
         Divide each activation by ``sqrt(E[act(z)^2])``, ``z ~ N(0, 1)`` (e3nn-jax's
         normalize2mom; skipped when that constant is within 1e-5 of 1).
+    even_act, odd_act : callable or activation name, optional
+        Used only when ``acts`` is None. Defaults as e3nn-jax: ``"gelu"`` (the tanh
+        approximation, ``jax.nn.gelu``'s default) and :func:`~e3xp.soft_odd`, both
+        running on every backend.
 
     Returns
     -------
@@ -233,7 +241,15 @@ def scalar_activation(x, acts, normalize_act: bool = True) -> IrrepsArray:
     >>> np.round(y.array / np.tanh(1.0), 4)[:2]  # tanh / c with c = 0.6279...
     array([1.5925, 1.5925])
     """
-    x = as_irreps_array(x, "scalar_activation: x")
+    x = as_irreps_array(input, "scalar_activation: input")
+    if acts is None:
+        from .gate import get_activation
+
+        even = get_activation("gelu" if even_act is None else even_act)
+        odd = get_activation("soft_odd" if odd_act is None else odd_act)
+        acts = [(even if ir.p == 1 else odd) if ir.l == 0 else None for _, ir in x.irreps]
+    elif even_act is not None or odd_act is not None:
+        raise ValueError("scalar_activation: even_act / odd_act are used only when acts is None; pass one or the other")
     acts = list(acts)
     if len(acts) != len(x.irreps):
         raise ValueError(

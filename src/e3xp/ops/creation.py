@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 
 from ..backends import backend_of, get_backend, get_default_backend
 from ..core.irreps import Irreps
+from ..e3nn_config import config
 from ..irreps_array import IrrepsArray
 
 __all__ = ["zeros", "ones", "normal", "concatenate", "stack"]
@@ -79,15 +81,30 @@ def ones(irreps, leading_shape=(), backend=None, dtype=None) -> IrrepsArray:
     return IrrepsArray(irreps, backend.xp.ones(_leading_shape(leading_shape) + (irreps.dim,), dtype=dtype))
 
 
-def normal(irreps, seed, leading_shape=(), backend=None, dtype=None) -> IrrepsArray:
+def normal(
+    irreps, seed=None, leading_shape=(), backend=None, dtype=None, *, key=None, normalize=False, normalization=None
+) -> IrrepsArray:
     """Standard normal entries; the same numbers on every backend for the same int seed.
 
     Parameters
     ----------
     irreps : str or Irreps
     seed : int, numpy Generator, JAX key or torch Generator
+        ``key`` is e3nn-jax's name for it (pass one of the two). With neither,
+        a seed derived from the irreps is used, with a warning (as e3nn-jax).
     leading_shape, backend, dtype
         As in :func:`zeros`.
+    normalize : bool
+        Scale every irrep to unit norm (e3nn-jax).
+    normalization : {None, "component", "norm"}
+        Without ``normalize``: "component" gives unit variance per component,
+        "norm" divides each irrep by ``sqrt(2l + 1)`` (unit expected squared norm).
+        None: ``e3xp.config("irrep_normalization")``, as e3nn-jax.
+
+    Notes
+    -----
+    For the same key the numbers differ from e3nn-jax's (e3xp draws the same
+    numbers on every backend; e3nn-jax uses ``jax.random`` with split keys).
 
     Examples
     --------
@@ -97,9 +114,33 @@ def normal(irreps, seed, leading_shape=(), backend=None, dtype=None) -> IrrepsAr
     ((1000, 4), True)
     """
     irreps = Irreps(irreps)
+    if key is not None:
+        if seed is not None:
+            raise TypeError("normal: pass seed or key (e3nn-jax's name for it), not both")
+        seed = key
+    if seed is None:
+        import warnings
+        import zlib
+
+        warnings.warn("normal: no seed (key) given; using one derived from the irreps", stacklevel=2)
+        seed = zlib.crc32(str(irreps).encode())
+    if normalization is None:
+        normalization = config("irrep_normalization")
+    if normalization not in ("component", "norm"):
+        raise ValueError(f"normal: normalization={normalization!r} must be None, 'component' or 'norm'")
+    if not isinstance(normalize, bool):
+        raise TypeError(f"normal: normalize={normalize!r} must be a bool")
     backend, dtype = _resolve(backend, dtype)
     shape = _leading_shape(leading_shape) + (irreps.dim,)
-    return IrrepsArray(irreps, backend.normal(seed, shape, dtype=dtype))
+    x = IrrepsArray(irreps, backend.normal(seed, shape, dtype=dtype))
+    if normalize or normalization == "norm":
+        xp = backend.xp
+        if normalize:
+            chunks = [c / xp.sqrt(xp.sum(c * c, axis=-1, keepdims=True)) for c in x.chunks]
+        else:
+            chunks = [c / math.sqrt(ir.dim) for c, (_, ir) in zip(x.chunks, irreps)]
+        x = x._from_chunks(irreps, chunks)
+    return x
 
 
 def _check_list(arrays, what: str) -> list:

@@ -154,7 +154,7 @@ def _activated_irreps(irreps: Irreps, even, odd) -> Irreps:
     return Irreps(out)
 
 
-def gate(x, even_act=None, odd_act=None, even_gate_act=None, odd_gate_act=None, normalize_act=True):
+def gate(input, even_act=None, odd_act=None, even_gate_act=None, odd_gate_act=None, normalize_act=True):  # noqa: A002
     r"""Gate activation (e3nn-jax semantics): scalars are activated, non-scalars are gated.
 
     The scalars (``0e`` and ``0o`` entries, in order) are split into two parts: the
@@ -166,8 +166,8 @@ def gate(x, even_act=None, odd_act=None, even_gate_act=None, odd_gate_act=None, 
 
     Parameters
     ----------
-    x : IrrepsArray, Irreps or str
-        Input. Given irreps only, the output irreps are returned.
+    input : IrrepsArray, Irreps or str
+        Given irreps only, the output irreps are returned (e3nn-jax's argument name).
     even_act, odd_act : callable, str or None
         Activations of the ``0e`` / ``0o`` scalars that are not gates. Defaults:
         ``"gelu"`` (tanh approximation, as ``jax.nn.gelu``) and ``"soft_odd"``
@@ -201,13 +201,14 @@ def gate(x, even_act=None, odd_act=None, even_gate_act=None, odd_gate_act=None, 
     >>> print(np.round(y.array, 4))  # gelu(0.3), sigmoid(0) * [1, 2, 2]
     [0.1854 0.5    1.     1.    ]
     """
+    x = input
     even_act = get_activation("gelu" if even_act is None else even_act)
     odd_act = get_activation("soft_odd" if odd_act is None else odd_act)
     even_gate_act = get_activation("sigmoid" if even_gate_act is None else even_gate_act)
     odd_gate_act = get_activation("tanh" if odd_gate_act is None else odd_gate_act)
 
     irreps_only = isinstance(x, (str, Irreps))
-    irreps = Irreps(x) if irreps_only else as_irreps_array(x, "gate: x").irreps
+    irreps = Irreps(x) if irreps_only else as_irreps_array(x, "gate: input").irreps
     scalar_idx = [i for i, (_, ir) in enumerate(irreps) if ir.l == 0]
     vector_idx = [i for i, (_, ir) in enumerate(irreps) if ir.l > 0]
     scalars = Irreps([irreps[i] for i in scalar_idx])
@@ -274,7 +275,7 @@ def _gated_output_irreps(pieces, gate_out: Irreps) -> Irreps:
 # --------------------------------------------------------------------------- norm activation
 
 
-def norm_activation(x, acts, normalization="component"):
+def norm_activation(input, acts, normalization="component"):  # noqa: A002 - e3nn-jax's name
     r"""Scale each irrep by an activation of its norm (e3nn-jax ``norm_activation``).
 
     For every entry ``mul x ir`` with activation ``f``, each of the ``mul`` irreps
@@ -284,9 +285,9 @@ def norm_activation(x, acts, normalization="component"):
 
     Parameters
     ----------
-    x : IrrepsArray
+    input : IrrepsArray
     acts : list of (callable, str or None)
-        One per entry of ``x.irreps``; None leaves the entry unchanged.
+        One per entry of ``input.irreps``; None leaves the entry unchanged.
     normalization : {"component", "norm"}
 
     Returns
@@ -301,7 +302,7 @@ def norm_activation(x, acts, normalization="component"):
     >>> print(np.round(norm_activation(x, [None, np.tanh]).array, 4))
     [1.     0.8884 0.8884 1.7768]
     """
-    x = as_irreps_array(x, "norm_activation: x")
+    x = as_irreps_array(input, "norm_activation: input")
     if normalization not in ("component", "norm"):
         raise ValueError(f"norm_activation: normalization={normalization!r}, expected 'component' or 'norm'")
     acts = list(acts)

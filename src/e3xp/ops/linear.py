@@ -14,18 +14,9 @@ __all__ = ["Linear"]
 
 @static_function
 def _plan(key_in: tuple, key_out: tuple, biases: bool):
-    irreps_in, irreps_out = irreps_from_key(key_in), irreps_from_key(key_out)
-    unreachable = [
-        str(mul_ir)
-        for mul_ir in irreps_out
-        if mul_ir.mul > 0 and mul_ir.ir not in irreps_in and not (biases and mul_ir.ir.is_scalar())
-    ]
-    if unreachable:
-        raise ValueError(
-            f"Linear: no allowed path to the output irreps {' + '.join(unreachable)} from the "
-            f"input {irreps_in} (a linear map only connects equal irreps)"
-        )
-    return linear_plan(irreps_in, irreps_out, biases=biases)
+    # Output irreps that no input irrep reaches (and no bias feeds) get no weights and
+    # are zero, as in e3nn and e3nn-jax (design.md section 3): not an error.
+    return linear_plan(irreps_from_key(key_in), irreps_from_key(key_out), biases=biases)
 
 
 @static_function
@@ -68,9 +59,9 @@ class Linear(FrozenLayer):
     Raises
     ------
     ValueError
-        An output irrep that no input irrep reaches (and that no bias feeds): at
-        construction when ``irreps_in`` is given, else at ``init`` / ``apply``.
-        At ``apply``: params whose shapes do not fit the input irreps.
+        At ``apply``: params whose shapes do not fit the input irreps. An output
+        irrep that no input irrep reaches (and no bias feeds) is not an error: it
+        gets no weights and is zero, as in e3nn and e3nn-jax.
     TypeError
         Params that are not the dict ``init`` returns (a bare array, the old
         ``{"w": ..., "b": ...}`` keys, lists instead of arrays).

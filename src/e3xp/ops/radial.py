@@ -117,7 +117,7 @@ def _check_number(number, what):
     return int(number)
 
 
-def soft_one_hot_linspace(x, start, end, number, basis=None, cutoff=None):
+def soft_one_hot_linspace(input, start, end, number, basis=None, cutoff=None, *, start_zero=None, end_zero=None):  # noqa: A002
     r"""Project ``x`` on ``number`` smooth basis functions spread over ``[start, end]``.
 
     Equal to e3nn's ``soft_one_hot_linspace`` (and, for the gaussian, cosine,
@@ -127,8 +127,8 @@ def soft_one_hot_linspace(x, start, end, number, basis=None, cutoff=None):
 
     Parameters
     ----------
-    x : array
-        Real floating-point array of shape ``(...)``, any backend.
+    input : array
+        Real floating-point array of shape ``(...)``, any backend (e3nn-jax's name).
     start, end : float
         Interval spanned by the basis.
     number : int
@@ -137,7 +137,12 @@ def soft_one_hot_linspace(x, start, end, number, basis=None, cutoff=None):
         Family of functions; required, as in e3nn.
     cutoff : bool
         If True every function vanishes (smoothly for gaussian-free bases) outside
-        ``(start, end)``; required, as in e3nn.
+        ``(start, end)``; the same as ``start_zero=end_zero=cutoff``. Pass either
+        ``cutoff`` or both of ``start_zero`` and ``end_zero`` (as e3nn-jax).
+    start_zero, end_zero : bool
+        e3nn-jax's one-sided cutoffs: the first (last) function vanishes at ``start``
+        (``end``); the centres are spread accordingly. For "fourier" and "bessel"
+        they must be equal.
 
     Returns
     -------
@@ -158,11 +163,28 @@ def soft_one_hot_linspace(x, start, end, number, basis=None, cutoff=None):
     >>> print(y.shape, np.round(y[1], 4))
     (2, 3) [0. 1. 0.]
     """
-    xp, x = _as_float_array(x, "soft_one_hot_linspace: x")
+    xp, x = _as_float_array(input, "soft_one_hot_linspace: input")
     number = _check_number(number, "soft_one_hot_linspace: number")
+    if cutoff is not None:
+        if start_zero is not None or end_zero is not None:
+            raise ValueError("soft_one_hot_linspace: pass cutoff or start_zero / end_zero, not both")
+        start_zero = end_zero = cutoff
+    elif start_zero is not None or end_zero is not None:
+        for name, v in (("start_zero", start_zero), ("end_zero", end_zero)):
+            if v not in (True, False):
+                raise ValueError(f"soft_one_hot_linspace: {name} must be True or False, got {v!r}")
+        if start_zero == end_zero:
+            cutoff = start_zero
+        elif basis not in ("gaussian", "cosine", "smooth_finite"):
+            raise ValueError(
+                f"soft_one_hot_linspace: basis={basis!r} needs start_zero == end_zero, got "
+                f"start_zero={start_zero}, end_zero={end_zero}"
+            )
+        else:
+            cutoff = "one-sided"
     if basis not in _BASES:
         raise ValueError(f"soft_one_hot_linspace: basis={basis!r} is not one of {_BASES}")
-    if cutoff not in (True, False):
+    if cutoff not in (True, False, "one-sided"):
         raise ValueError(f"soft_one_hot_linspace: cutoff must be True or False, got {cutoff!r}")
     start = float(start)
     end = float(end)
@@ -181,7 +203,10 @@ def soft_one_hot_linspace(x, start, end, number, basis=None, cutoff=None):
 
     if basis in ("gaussian", "cosine", "smooth_finite"):
         # Centres: number points (no cutoff) or the interior of number + 2 points.
-        if cutoff:
+        if cutoff == "one-sided":  # one centre dropped at the end that is zero
+            step = (end - start) / number
+            first = 1.0 if start_zero else 0.0
+        elif cutoff:
             step = (end - start) / (number + 1)
             first = 1.0
         else:

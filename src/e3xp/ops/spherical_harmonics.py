@@ -9,6 +9,7 @@ from collections.abc import Set as AbstractSet
 import numpy as np
 
 from ..backends import backend_of
+from ..e3nn_config import config
 from ..core.irreps import Irrep, Irreps, MulIrrep
 from ..core.spherical_harmonics import NORMALIZATIONS, spherical_harmonics_plan
 from .._static import irreps_from_key, irreps_key, static_call, static_function
@@ -103,18 +104,25 @@ def _output_irreps(irreps_out, p: int) -> Irreps:
             raise ValueError(f"spherical_harmonics: degrees must be >= 0, got {irreps_out!r}")
         return Irreps([(1, (l, p**l)) for l in ls])
     out = Irreps(irreps_out)
-    bad = [str(mul_ir) for mul_ir in out if mul_ir.mul != 1 or mul_ir.ir.p != p**mul_ir.ir.l]
+    # Multiplicities are allowed (e3nn-jax repeats each harmonic mul times); only the
+    # parity is constrained.
+    bad = [str(mul_ir) for mul_ir in out if mul_ir.ir.p != p**mul_ir.ir.l]
     if bad:
         vec = "1o" if p == -1 else "1e"
         raise ValueError(
             f"spherical_harmonics: irreps_out={out} contains {', '.join(bad)}; the harmonics of a "
-            f"{vec} vector are 1x(l, p^l) = {Irreps.spherical_harmonics(out.lmax, p)}"
+            f"{vec} vector have parity p^l: {Irreps.spherical_harmonics(out.lmax, p)}"
             + (" (a plain array is taken as 1o)" if p == -1 else "")
         )
     return out
 
 
-def spherical_harmonics(irreps_out, input, normalize: bool = True, normalization: str = "component"):
+_ALGORITHM_KEYWORDS = ("legendre", "recursive", "dense", "sparse", "custom_jvp")
+
+
+def spherical_harmonics(
+    irreps_out, input, normalize: bool = True, normalization: str | None = None, *, algorithm=None
+):
     r"""Real spherical harmonics in e3nn's basis (``y`` is the polar axis).
 
     Parameters
@@ -123,7 +131,8 @@ def spherical_harmonics(irreps_out, input, normalize: bool = True, normalization
         As in e3nn-jax: an int ``l`` gives the single degree ``l``; a list of ints
         gives those degrees in order; irreps (e.g. ``"0e + 1o + 2e"``, or
         ``Irreps.spherical_harmonics(lmax)``) must have parity ``p**l`` where ``p`` is
-        the parity of the input vector. Any degree is supported.
+        the parity of the input vector. Any degree is supported, and multiplicities
+        repeat a harmonic (``"3x1o + 2x4e"``), as in e3nn-jax.
     input : IrrepsArray or array
         Vectors of shape ``(..., 3)``: an IrrepsArray ``1x1o`` or ``1x1e`` (a
         pseudovector gives even harmonics ``0e + 1e + 2e + ...``), or a plain array of
@@ -136,8 +145,14 @@ def spherical_harmonics(irreps_out, input, normalize: bool = True, normalization
         vector gives ``Y_0`` only, with a finite gradient. Subnormal inputs work
         on every backend except JAX on CPU, where XLA flushes them to zero (the
         zero vector's harmonics).
-    normalization : {"component", "norm", "integral"}
-        ``"component"``: ``|Y_l|^2 = 2l + 1`` on the unit sphere.
+    normalization : {"component", "norm", "integral"} or None
+        ``"component"``: ``|Y_l|^2 = 2l + 1`` on the unit sphere. None (e3nn-jax's
+        default): ``e3xp.config("spherical_harmonics_normalization")``.
+    algorithm : None or tuple of str
+        e3nn-jax's choice of JAX evaluation scheme (``"legendre"``, ``"recursive"``,
+        ``"dense"``, ``"sparse"``, ``"custom_jvp"``). Accepted for compatibility and
+        checked, but ignored: e3xp has one evaluation scheme per backend, with the
+        same values.
 
     Returns
     -------
@@ -188,6 +203,16 @@ def spherical_harmonics(irreps_out, input, normalize: bool = True, normalization
         )
     if not isinstance(normalize, bool):
         raise TypeError(f"spherical_harmonics: normalize={normalize!r} must be a bool")
+    if normalization is None:
+        normalization = config("spherical_harmonics_normalization")
+    if algorithm is not None and (
+        isinstance(algorithm, str)
+        or not isinstance(algorithm, (tuple, list))
+        or any(k not in _ALGORITHM_KEYWORDS for k in algorithm)
+    ):
+        raise ValueError(
+            f"spherical_harmonics: algorithm={algorithm!r} must be None or a tuple of {_ALGORITHM_KEYWORDS}"
+        )
     if normalization not in NORMALIZATIONS:
         raise ValueError(
             f"spherical_harmonics: normalization={normalization!r} is not one of {NORMALIZATIONS}"

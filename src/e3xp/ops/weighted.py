@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from ..backends import backend_of
 from ..core.irreps import Irreps
 from ..core.plans import (
+    TensorProductPlan,
     _filter_key,
     _irrep_normalization,
     _path_normalization,
@@ -82,6 +83,12 @@ def _execute(plan, weights, x: IrrepsArray, y: IrrepsArray, what: str) -> Irreps
             + ", ".join(f"{n} {s}" for n, s in zip(names, lead))
             + " do not broadcast"
         ) from None
+    if plan.weight_numel == 0:
+        # No weighted path (the requested outputs are unreachable): zeros, with the
+        # leading shape the weights would have given.
+        out = backend.tensor_product(plan, a, b)
+        full = _broadcast_shapes(*lead) + (plan.irreps_out.dim,)
+        return IrrepsArray(plan.irreps_out, xp.broadcast_to(out, full) if tuple(out.shape) != full else out)
     return IrrepsArray(plan.irreps_out, backend.tensor_product(plan, a, b, w))
 
 
@@ -111,13 +118,11 @@ def _init_weights(seed, plan, x: IrrepsArray) -> dict:
 @static_function
 def _fully_connected_plan(key_in1: tuple, key_in2: tuple, key_out: tuple, irrep_norm: str, path_norm: str):
     irreps_in1, irreps_in2, irreps_out = map(irreps_from_key, (key_in1, key_in2, key_out))
-    plan = fully_connected_tensor_product_plan(irreps_in1, irreps_in2, irreps_out, irrep_norm, path_norm)
-    if plan.weight_numel == 0:
-        raise ValueError(
-            f"FullyConnectedTensorProduct: no weighted path from {irreps_in1} x {irreps_in2} to "
-            f"{irreps_out} (every allowed path has a zero multiplicity)"
-        )
-    return plan
+    if not any(ir_out in list(ir1 * ir2) for _, ir1 in irreps_in1 for _, ir2 in irreps_in2 for _, ir_out in irreps_out):
+        # No path at all: the output is zero and there are no weights, as in e3nn and
+        # e3nn-jax (design.md section 3), not an error.
+        return TensorProductPlan(irreps_in1, irreps_in2, irreps_out, (), 0)
+    return fully_connected_tensor_product_plan(irreps_in1, irreps_in2, irreps_out, irrep_norm, path_norm)
 
 
 class FullyConnectedTensorProduct(FrozenLayer):
@@ -147,8 +152,10 @@ class FullyConnectedTensorProduct(FrozenLayer):
     Raises
     ------
     ValueError
-        Irreps that admit no path; inputs whose irreps differ from the declared
-        ones; weights that do not fit the input irreps.
+        Inputs whose irreps differ from the declared ones; weights that do not fit
+        the input irreps. Output irreps that no path reaches are not an error: they
+        get no weights and are zero (as in e3nn and e3nn-jax); with no path at all,
+        ``weight_numel`` is 0 and the output is zero.
     TypeError
         Params that are not the dict ``init`` returns (e.g. a bare array).
 
