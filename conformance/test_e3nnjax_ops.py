@@ -529,3 +529,25 @@ def test_e3nn_jax_code_runs_unchanged(xp):
     # the exact ones e3xp uses (gelu); everything before the gate agrees to rounding
     assert str(ours[0].irreps) == str(ref[0].irreps)
     np.testing.assert_allclose(xp.to_numpy(ours[0]), np.asarray(ref[0].array), rtol=1e-4, atol=1e-4)
+
+
+# --------------------------------------------------------------------------- sh
+
+
+@pytest.mark.parametrize("irreps_out", [2, [0, 1, 3], "0e + 1e + 2e"])
+@pytest.mark.parametrize("normalize", [True, False])
+def test_sh_plain_arrays_against_e3nn_jax(xp, irreps_out, normalize):
+    v = _data("1o", 7, leading=(5,))
+    ours = e3xp.sh(irreps_out, xp.asarray(v), normalize=normalize)
+    assert not isinstance(ours, IrrepsArray)
+    # independent: sh reads the vectors as 1e, so it equals the harmonics of a 1e IrrepsArray
+    direct = e3xp.spherical_harmonics(irreps_out, IrrepsArray("1e", v), normalize).array
+    np.testing.assert_allclose(np.asarray(xp.to_numpy(ours)), direct, rtol=_tol(xp), atol=_tol(xp))
+    if not HAS_E3NN_JAX:
+        pytest.skip("e3nn_jax is not installed")
+    import jax
+    import e3nn_jax
+
+    jax.config.update("jax_enable_x64", True)
+    ref = np.asarray(e3nn_jax.sh(irreps_out, jax.numpy.asarray(v), normalize), dtype=np.float64)
+    np.testing.assert_allclose(np.asarray(xp.to_numpy(ours)), ref, rtol=_tol(xp), atol=_tol(xp))

@@ -38,3 +38,12 @@ def test_first_e3xp_call_inside_torch_compile(torch_first):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stdout[-2000:] + out.stderr[-4000:]
+
+
+def test_creating_the_torch_backend_imports_torch_without_deadlock():
+    """get_backend("torch") before `import torch`: the creation imports torch, whose
+    after-import hook must not wait for the creation that is running it."""
+    pytest.importorskip("torch")
+    code = "import e3xp, sys; assert 'torch' not in sys.modules; e3xp.backends.get_backend('torch'); print('ok')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stdout[-2000:] + out.stderr[-4000:]

@@ -49,6 +49,7 @@ _ARRAY_API_PREFIX = "array_api:"
 
 _instances: dict = {}
 _lock = threading.Lock()
+_creating: set = set()  # backends being made (under _lock)
 
 _TYPE_NAMES = {
     "numpy": "numpy.ndarray",
@@ -132,7 +133,11 @@ def get_backend(name) -> Backend:
     with _lock:
         backend = _instances.get(key)
         if backend is None:
-            backend = _make(key)
+            _creating.add(key)
+            try:
+                backend = _make(key)
+            finally:
+                _creating.discard(key)
             _instances[key] = backend
     return backend
 
@@ -355,6 +360,8 @@ def prepared(plan, backend=None, device=None, dtype=None, *, ls=None, normalizat
 def _create_torch_backend() -> None:
     # torch.compile cannot trace the first creation of the torch backend (a lock,
     # the import of its package), so it is made as soon as torch is imported.
+    if "torch" in _creating:
+        return  # torch is being imported by that creation itself (under _lock): it ends it
     try:
         get_backend("torch")
     except Exception:  # noqa: BLE001 - never break `import torch`; the first use raises again

@@ -15,7 +15,7 @@ from ..core.spherical_harmonics import NORMALIZATIONS, spherical_harmonics_plan
 from .._static import irreps_from_key, irreps_key, static_call, static_function
 from ..irreps_array import IrrepsArray
 
-__all__ = ["spherical_harmonics"]
+__all__ = ["spherical_harmonics", "sh"]
 
 
 _EXPECTED = (
@@ -223,3 +223,20 @@ def spherical_harmonics(
         lead = tuple(vectors.shape[:-1])
         return IrrepsArray(irreps, xp.zeros(lead + (0,), dtype=vectors.dtype, device=backend.device(vectors)))
     return IrrepsArray(irreps, backend.spherical_harmonics(plan, vectors, list(ls), normalize, normalization))
+
+
+def sh(irreps_out, input, normalize: bool, normalization=None, *, algorithm=None):
+    """:func:`spherical_harmonics` on a plain array, returning a plain array (e3nn-jax's ``sh``).
+
+    As e3nn-jax's ``sh``, the vectors are read as ``1e``, so ``irreps_out`` given as
+    irreps must have even parity (ints and lists of ints work either way), and
+    ``normalize`` has no default.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sh([0, 1], np.array([0.0, 2.0, 0.0]), normalize=True)
+    array([1.        , 0.        , 1.73205081, 0.        ])
+    """
+    vectors = IrrepsArray("1e", input)
+    return spherical_harmonics(irreps_out, vectors, normalize, normalization, algorithm=algorithm).array
