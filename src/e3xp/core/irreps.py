@@ -580,7 +580,9 @@ class Irreps(tuple):
         >>> Irreps("2x0e + 0e").is_scalar(), Irreps("0e + 0x1o").is_scalar(), Irreps("").is_scalar()
         (True, False, False)
         """
-        return {mul_ir.ir for mul_ir in self} == {Irrep(0, 1)}
+        # Plain comparisons, not a set of Irreps: torch.compile evaluates the
+        # latter wrongly while tracing (it returned False for "2x0e").
+        return len(self) > 0 and all(mul_ir.ir.l == 0 and mul_ir.ir.p == 1 for mul_ir in self)
 
     def count(self, ir) -> int:
         """The total multiplicity of ``ir``.
