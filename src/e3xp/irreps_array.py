@@ -199,6 +199,14 @@ def _is_number(x) -> bool:
     return isinstance(x, numbers.Number) and not isinstance(x, (bool, np.bool_))
 
 
+def _vectors(x, size: int, method: str, name: str) -> np.ndarray:
+    """A rotation parameter of shape ``(..., size)`` as float64 numpy (see :func:`_to_numpy`)."""
+    v = _to_numpy(x, method, name)
+    if v.ndim < 1 or v.shape[-1] != size:
+        raise ValueError(f"{method}: {name} must have shape (..., {size}), got {v.shape}")
+    return v
+
+
 def _to_numpy(x, method: str, name: str) -> np.ndarray:
     """A rotation parameter as float64 numpy (whatever framework it comes from).
 
@@ -1390,9 +1398,7 @@ class IrrepsArray:
         array([0., 1., 0.])
         """
         method = "transform_by_quaternion"
-        q = _to_numpy(q, method, "q")
-        if q.ndim < 1 or q.shape[-1] != 4:
-            raise ValueError(f"{method}: q must have shape (..., 4), got {q.shape}")
+        q = _vectors(q, 4, method, "q")
         batch = _parameter_batch(method, q=q.shape[:-1], k=np.shape(k))
         return self._transform(lambda ir: ir.D_from_quaternion(q, k), batch, method)
 
@@ -1411,9 +1417,7 @@ class IrrepsArray:
         array([0., 1., 0.])
         """
         method = "transform_by_axis_angle"
-        axis, angle = _to_numpy(axis, method, "axis"), _to_numpy(angle, method, "angle")
-        if axis.ndim < 1 or axis.shape[-1] != 3:
-            raise ValueError(f"{method}: axis must have shape (..., 3), got {axis.shape}")
+        axis, angle = _vectors(axis, 3, method, "axis"), _to_numpy(angle, method, "angle")
         batch = _parameter_batch(method, axis=axis.shape[:-1], angle=angle.shape, k=np.shape(k))
         return self._transform(lambda ir: ir.D_from_axis_angle(axis, angle, k), batch, method)
 
@@ -1433,9 +1437,7 @@ class IrrepsArray:
         array([0., 1., 0.])
         """
         method = "transform_by_log_coordinates"
-        v = _to_numpy(log_coordinates, method, "log_coordinates")
-        if v.ndim < 1 or v.shape[-1] != 3:
-            raise ValueError(f"{method}: log_coordinates must have shape (..., 3), got {v.shape}")
+        v = _vectors(log_coordinates, 3, method, "log_coordinates")
         batch = _parameter_batch(method, log_coordinates=v.shape[:-1], k=np.shape(k))
         return self._transform(lambda ir: ir.D_from_log_coordinates(v, k), batch, method)
 
