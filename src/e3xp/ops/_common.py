@@ -87,6 +87,31 @@ class FrozenLayer:
         return hash((type(self).__qualname__, self._init_args()))
 
 
+def init_from_spec(spec, seed, x: IrrepsArray) -> dict:
+    """Initial parameters of a :class:`~e3xp.core.layer_spec.LayerSpec` on ``x``'s backend, device, dtype.
+
+    ``"normal"`` parameters are drawn by the backend from ``seed`` (an int gives the
+    same numbers on every backend); a spec with several of them draws one vector
+    and splits it, so no two share samples.
+    """
+    backend = x.backend
+    normal = [p for p in spec.params if p.init == "normal"]
+    total = sum(p.size for p in normal)
+    draws = backend.normal(seed, (total,), dtype=x.dtype, device=x.device) if normal else None
+    out, at = {}, 0
+    for p in spec.params:
+        if p.init == "normal":
+            a = draws[at : at + p.size]
+            at += p.size
+            a = backend.xp.reshape(a, p.shape) if p.std == 1.0 else p.std * backend.xp.reshape(a, p.shape)
+        elif p.init == "zeros":
+            a = backend.xp.zeros(p.shape, dtype=x.dtype, device=x.device)
+        else:
+            a = backend.xp.ones(p.shape, dtype=x.dtype, device=x.device)
+        out[p.name] = a
+    return out
+
+
 _OLD_PARAM_KEYS = ("w", "b")  # the names before e3nn's "weight" / "bias"
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from ..backends import backend_of
 from ..core.irreps import Irreps
+from ..core.layer_spec import LayerSpec, ParamSpec
 from ..core.plans import linear_plan
 from .._static import irreps_from_key, irreps_key, static_call, static_function
 from ..irreps_array import IrrepsArray
-from ._common import FrozenLayer, as_irreps_array, unpack_params
+from ._common import FrozenLayer, as_irreps_array, init_from_spec, unpack_params
 
 __all__ = ["Linear"]
 
@@ -113,6 +114,24 @@ class Linear(FrozenLayer):
             )
         return static_call(_plan, key_in, irreps_key(self.irreps_out), self.biases)
 
+    def spec(self, irreps_in=None) -> LayerSpec:
+        """The framework-free :class:`~e3xp.core.layer_spec.LayerSpec` for inputs with ``irreps_in``.
+
+        Default: the declared ``irreps_in``. Its parameters are what :meth:`init` returns.
+
+        Examples
+        --------
+        >>> [(p.name, p.shape) for p in Linear("2x0e", biases=True).spec("0e + 0e").params]
+        [('weight', (4,)), ('bias', (2,))]
+        """
+        plan = self._declared_plan() if irreps_in is None else self.plan(irreps_in)
+        spec = LayerSpec.for_linear(plan)
+        if self.biases and not plan.bias_numel:
+            # biases=True with no 0e output: keep the (empty) "bias" key of init's dict
+            spec = LayerSpec(spec.kind, spec.irreps_in, spec.irreps_out, plan,
+                             spec.params + (ParamSpec("bias", (0,), "zeros", target="bias"),))
+        return spec
+
     def _declared_plan(self):
         if self.irreps_in is None:
             raise ValueError(
@@ -161,12 +180,7 @@ class Linear(FrozenLayer):
         ((2,), array([0., 0.]))
         """
         x = as_irreps_array(x, "Linear.init: x")
-        plan = self.plan(x.irreps)
-        backend = x.backend
-        params = {"weight": backend.normal(seed, (plan.weight_numel,), dtype=x.dtype, device=x.device)}
-        if self.biases:
-            params["bias"] = backend.xp.zeros((plan.bias_numel,), dtype=x.dtype, device=x.device)
-        return params
+        return init_from_spec(self.spec(x.irreps), seed, x)
 
     def apply(self, params: dict, x) -> IrrepsArray:
         """Apply the map with ``params`` (from :meth:`init`, or any arrays of the same shapes).

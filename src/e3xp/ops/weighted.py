@@ -17,6 +17,7 @@ from collections.abc import Mapping
 
 from ..backends import backend_of
 from ..core.irreps import Irreps
+from ..core.layer_spec import LayerSpec
 from ..core.plans import (
     TensorProductPlan,
     _filter_key,
@@ -27,7 +28,7 @@ from ..core.plans import (
 )
 from .._static import irreps_from_key, irreps_key, static_call, static_function
 from ..irreps_array import IrrepsArray
-from ._common import FrozenLayer, as_irreps_array, param_array, unpack_params
+from ._common import FrozenLayer, as_irreps_array, init_from_spec, param_array, unpack_params
 
 __all__ = ["FullyConnectedTensorProduct", "ChannelwiseTensorProduct"]
 
@@ -111,8 +112,10 @@ def _check_inputs(layer, x, y, what: str):
     return x, y
 
 
-def _init_weights(seed, plan, x: IrrepsArray) -> dict:
-    return {"weight": x.backend.normal(seed, (plan.weight_numel,), dtype=x.dtype, device=x.device)}
+def _init_weights(seed, plan, x: IrrepsArray, kind: str) -> dict:
+    spec = LayerSpec.for_tensor_product(plan, kind)
+    # a plan without weights still returns {"weight": (0,)}, the key apply expects
+    return init_from_spec(spec, seed, x) if spec.params else {"weight": x.backend.xp.zeros((0,), dtype=x.dtype, device=x.device)}
 
 
 @static_function
@@ -227,6 +230,17 @@ class FullyConnectedTensorProduct(FrozenLayer):
         """Size of the flat weight vector (needs both input irreps declared)."""
         return self.plan.weight_numel
 
+    @property
+    def spec(self) -> LayerSpec:
+        """The framework-free :class:`~e3xp.core.layer_spec.LayerSpec` (needs both input irreps declared).
+
+        Examples
+        --------
+        >>> [(p.name, p.shape) for p in FullyConnectedTensorProduct("0e", "2x1o", "1o").spec.params]
+        [('weight', (2,))]
+        """
+        return LayerSpec.for_tensor_product(self.plan, "FullyConnectedTensorProduct")
+
     def _resolve(self, x, y, what: str):
         x, y = _check_inputs(self, x, y, what)
         plan = self._plan if self._plan is not None else self._plan_for(x.irreps, y.irreps)
@@ -254,7 +268,7 @@ class FullyConnectedTensorProduct(FrozenLayer):
         (2,)
         """
         plan, x, y = self._resolve(x, y, "FullyConnectedTensorProduct.init")
-        return _init_weights(seed, plan, x)
+        return _init_weights(seed, plan, x, "FullyConnectedTensorProduct")
 
     def apply(self, params, x, y) -> IrrepsArray:
         """Evaluate with ``params = {"weight": w}``, ``w`` shared ``(weight_numel,)`` or ``(..., weight_numel)``.
@@ -369,6 +383,17 @@ class ChannelwiseTensorProduct(FrozenLayer):
         )
 
     @property
+    def spec(self) -> LayerSpec:
+        """The framework-free :class:`~e3xp.core.layer_spec.LayerSpec`: one flat ``weight``.
+
+        Examples
+        --------
+        >>> ChannelwiseTensorProduct("2x0e", "0e").spec.params[0].shape
+        (2,)
+        """
+        return LayerSpec.for_tensor_product(self.plan, "ChannelwiseTensorProduct")
+
+    @property
     def irreps_out(self) -> Irreps:
         """Output irreps: ``mul1 x ir_out`` per path, stably sorted, not simplified."""
         return self.plan.irreps_out
@@ -389,7 +414,7 @@ class ChannelwiseTensorProduct(FrozenLayer):
         (2,)
         """
         _, x, y = self._resolve(x, y, "ChannelwiseTensorProduct.init")
-        return _init_weights(seed, self.plan, x)
+        return _init_weights(seed, self.plan, x, "ChannelwiseTensorProduct")
 
     def _resolve(self, x, y, what: str):
         x, y = _check_inputs(self, x, y, what)
