@@ -11,3 +11,9 @@ collect_ignore = [
     for name in ("torch", "jax", "cupy")
     if importlib.util.find_spec(name) is None
 ]
+# The framework front-ends import their framework at the top too.
+collect_ignore += [
+    f"src/e3xp/{package}"
+    for package, needs in (("torch", ("torch",)), ("flax", ("flax", "jax")))
+    if any(importlib.util.find_spec(name) is None for name in needs)
+]
