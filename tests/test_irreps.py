@@ -202,3 +202,16 @@ def test_against_e3nn_jax(x):
     assert x.dim == ref.dim and x.num_irreps == ref.num_irreps
     assert x * 3 == conv(ref * 3)
     assert x.filter(lmax=2) == conv(ref.filter(lmax=2))
+
+
+def test_irreps_from_e3nn_and_e3nn_jax_objects():
+    # e3nn's Irrep is an (l, p) tuple whose len() raises and whose iteration gives the
+    # two ints; e3nn-jax's are plain objects: both convert by their l, p (and mul)
+    o3 = pytest.importorskip("e3nn.o3")
+    assert Irreps(o3.Irreps("2x0e + 1o + 0x2e")) == Irreps("2x0e + 1o + 0x2e")
+    assert Irrep(o3.Irrep("1o")) == Irrep("1o")
+    assert Irreps(o3.Irrep("2e")) == Irreps("2e")  # one irrep, not its (l, p) read as two
+    assert Irreps([o3.Irrep("1o"), (2, o3.Irrep("0e"))]) == Irreps("1o + 2x0e")
+    ej = pytest.importorskip("e3nn_jax")
+    assert Irreps(ej.Irreps("2x0e + 1o")) == Irreps("2x0e + 1o")
+    assert Irreps(ej.Irrep("2o")) == Irreps("2o") and Irrep(ej.Irrep("1e")) == Irrep("1e")

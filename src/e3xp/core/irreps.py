@@ -74,8 +74,11 @@ class Irrep:
                     )
                 l_int = int(m.group(1))
                 l, p = l_int, _parity_from_char(l_int, m.group(2))
-            elif isinstance(l, tuple) and len(l) == 2:
-                l, p = l
+            elif _is_foreign_irrep(l):
+                l, p = l.l, l.p
+            elif isinstance(l, tuple) and tuple.__len__(l) == 2:
+                # tuple's own methods: e3nn's Irrep is an (l, p) tuple whose __len__ raises
+                l, p = tuple.__getitem__(l, 0), tuple.__getitem__(l, 1)
             else:
                 raise TypeError(
                     f"cannot make an Irrep from {l!r} of type {type(l).__name__}: "
@@ -416,11 +419,26 @@ def _parse_irreps_string(s: str) -> list[MulIrrep]:
     return out
 
 
+def _is_foreign_irrep(x) -> bool:
+    """An Irrep of e3nn or e3nn-jax (duck-typed: int ``l`` and ``p``, no ``mul``)."""
+    return (
+        not isinstance(x, (Irrep, MulIrrep, str))
+        and isinstance(getattr(x, "l", None), (int, np.integer))
+        and getattr(x, "p", None) in (1, -1)
+        and not hasattr(x, "mul")
+    )
+
+
 def _as_mul_irrep(x) -> MulIrrep:
     if isinstance(x, MulIrrep):
         return x
     if isinstance(x, Irrep):
         return MulIrrep(1, x)
+    if _is_foreign_irrep(x):
+        return MulIrrep(1, Irrep(x.l, x.p))
+    if not isinstance(x, (str, tuple)) and isinstance(getattr(x, "mul", None), (int, np.integer)) and _is_foreign_irrep(getattr(x, "ir", None)):
+        # e3nn-jax's MulIrrep (e3nn's entries are (mul, ir) tuples, handled below)
+        return MulIrrep(x.mul, Irrep(x.ir.l, x.ir.p))
     if isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_)):
         # e3nn-jax reads a bare int as the irrep (l, +1): Irreps([1, 2]) is 1x1e+1x2e
         # (not the harmonics' parity); a bool is no degree.
@@ -430,8 +448,11 @@ def _as_mul_irrep(x) -> MulIrrep:
         if len(items) != 1:
             raise ValueError(f"expected a single irrep or mul x irrep, got {x!r}")
         return items[0]
-    if isinstance(x, tuple) and len(x) == 2:
-        mul, ir = x
+    if isinstance(x, tuple) and tuple.__len__(x) == 2:
+        # tuple's own methods: e3nn's (mul, ir) entries and Irrep are tuple subclasses
+        mul, ir = tuple.__getitem__(x, 0), tuple.__getitem__(x, 1)
+        if _is_foreign_irrep(ir):
+            return MulIrrep(mul, Irrep(ir.l, ir.p))
         if isinstance(ir, (Irrep, str, tuple)):
             return MulIrrep(mul, ir)
         # (l, p) given as a plain tuple
@@ -480,6 +501,9 @@ class Irreps(tuple):
             items = [MulIrrep(1, irreps)]
         elif isinstance(irreps, MulIrrep):
             items = [irreps]
+        elif _is_foreign_irrep(irreps):
+            # e3nn's / e3nn-jax's Irrep: one irrep (e3nn's iterates as its (l, p) ints)
+            items = [MulIrrep(1, Irrep(irreps.l, irreps.p))]
         elif isinstance(irreps, (bytes, bytearray, memoryview)):
             # Iterating bytes gives ints ("cannot make an irreps entry from 49"); say what is wrong.
             raise TypeError(f"cannot make Irreps from {irreps!r}: expected a str, got {type(irreps).__name__}")
