@@ -7,3 +7,19 @@ Inputs may be tensors or :class:`~e3xp.IrrepsArray` s; the output is the same ki
 from __future__ import annotations
 
 __all__: list = []
+
+from .tensor_product import (  # noqa: E402
+    ElementwiseTensorProduct,
+    FullTensorProduct,
+    FullyConnectedTensorProduct,
+    TensorProduct,
+    TensorSquare,
+)
+
+__all__ += [
+    "TensorProduct",
+    "FullyConnectedTensorProduct",
+    "ElementwiseTensorProduct",
+    "FullTensorProduct",
+    "TensorSquare",
+]
