@@ -23,3 +23,7 @@ __all__ += [
     "FullTensorProduct",
     "TensorSquare",
 ]
+
+from .linear import Linear  # noqa: E402
+
+__all__ += ["Linear"]
