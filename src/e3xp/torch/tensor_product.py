@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from ..core.irreps import Irrep, Irreps
@@ -322,11 +323,25 @@ class TensorProduct(torch.nn.Module):
         else:
             self.register_buffer("weight", torch.Tensor())  # as e3nn: the key exists, empty
         self.register_buffer("output_mask", torch.tensor(mask, dtype=torch.get_default_dtype()))
-        from ..backends import prepared
+        from ..core.schedule import prepare
 
-        _, consts = prepared(plan, "torch", dtype=torch.get_default_dtype())
-        # cloned: the buffers are the module's own, in-place edits must not reach the shared cache
-        self._cg_names = tuple(register_constants(self, "_cg", [c.clone() for c in consts]))
+        # float64 NumPy originals: the buffers are made from them in each dtype (see _apply)
+        self._cg_float64 = tuple(np.array(c) for c in prepare("tp", plan)[1])
+        dtype = torch.get_default_dtype()
+        self._cg_names = tuple(
+            register_constants(self, "_cg", [torch.as_tensor(c, dtype=dtype) for c in self._cg_float64])
+        )
+
+    def _apply(self, fn, *args, **kwargs):
+        # .to() / .double() / .cuda() convert the buffers; the constants are then made
+        # again from their float64 originals in the new dtype and device, so that a
+        # module built in float32 and moved to float64 computes with float64 constants.
+        out = super()._apply(fn, *args, **kwargs)
+        for name, c in zip(self._cg_names, self._cg_float64):
+            b = self._buffers[name]
+            if b is not None and b.is_floating_point() and b.device.type != "meta":
+                self._buffers[name] = torch.as_tensor(c, dtype=b.dtype, device=b.device)
+        return out
 
     # ------------------------------------------------------------------ e3nn's API
 
