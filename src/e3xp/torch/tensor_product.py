@@ -586,7 +586,7 @@ class TensorSquare(TensorProduct):
     >>> TensorSquare("2x0e + 1o", "3x0e + 2x1e").weight_numel
     12
     >>> sq(torch.ones(5)).shape
-    torch.Size([9])
+    torch.Size([15])
     """
 
     def __init__(self, irreps_in, irreps_out=None, filter_ir_out=None, irrep_normalization=None, **kwargs):
