@@ -96,12 +96,27 @@ def _path(ops, entry, x1, x2, mat, w):
             out = ops.matmul(ops.expand_dims(a, axis=-2), wb)
         return ops.reshape(out, tuple(out.shape[:-3]) + (mul1, d3))
 
-    if mode == "uuu":
+    if mode == "uvv":  # "uvu" with the operands' roles exchanged: out[v, k]
+        wt = ops.matrix_transpose(W) if W is not None else None  # (..., mul2, mul1)
+        if first == 1:
+            ac = ops.matmul(a, mat)  # (..., mul1, d2 d3)
+            wa = ops.matmul(wt, ac) if wt is not None else ops.sum(ac, axis=-2, keepdims=True)
+            wa = ops.reshape(wa, tuple(wa.shape[:-1]) + (d2, d3))
+            out = ops.matmul(ops.expand_dims(b, axis=-2), wa)
+        else:
+            bc = _times_cg(ops, b, mat, d1, d3)  # (..., mul2, d1, d3)
+            wa = ops.matmul(wt, a) if wt is not None else ops.sum(a, axis=-2, keepdims=True)
+            out = ops.matmul(ops.expand_dims(wa, axis=-2), bc)
+        return ops.reshape(out, tuple(out.shape[:-3]) + (mul2, d3))
+
+    if mode in ("uuu", "uuw"):
         if first == 1:
             out = ops.matmul(ops.expand_dims(b, axis=-2), _times_cg(ops, a, mat, d2, d3))
         else:
             out = ops.matmul(ops.expand_dims(a, axis=-2), _times_cg(ops, b, mat, d1, d3))
         out = ops.reshape(out, tuple(out.shape[:-3]) + (mul1, d3))
+        if mode == "uuw":  # out[w, k] = sum_u W[u, w] z[u, k]
+            return ops.matmul(ops.matrix_transpose(W), out) if W is not None else ops.sum(out, axis=-2, keepdims=True)
         if W is not None:
             out = out * ops.reshape(W, tuple(W.shape[: len(W.shape) - len(wshape)]) + (wsize, 1))
         return out
@@ -115,11 +130,13 @@ def _path(ops, entry, x1, x2, mat, w):
         if W is not None:
             z = z * ops.reshape(W, tuple(W.shape[: len(W.shape) - len(wshape)]) + (wsize, 1))
         return z
-    # "uvuv_triu": rows u < v, row-major; slices keep this free of integer index arrays
+    # "uvuv_triu" and "u<vw": rows u < v, row-major; slices keep this free of integer index arrays
     rows = [z[..., u, u + 1 :, :] for u in range(mul1 - 1)]
-    out = ops.concat(rows, axis=-2) if len(rows) > 1 else rows[0]
+    out = ops.concat(rows, axis=-2) if len(rows) > 1 else rows[0]  # (..., npairs, d3)
+    if mode == "u<vw":  # out[w, k] = sum_q W[q, w] z[q, k]
+        return ops.matmul(ops.matrix_transpose(W), out)
     if W is not None:
-        out = out * ops.reshape(W, tuple(W.shape[: len(W.shape) - len(wshape)]) + (1, 1))
+        out = out * ops.reshape(W, tuple(W.shape[: len(W.shape) - len(wshape)]) + (wsize, 1))
     return out
 
 

@@ -23,10 +23,23 @@ mode               weight_shape      contribution to out block ``p.i_out``
 ``"uuu"``          (mul1,) or ()     ``out[u, k] += c (W[u]) a[u, i] b[u, j] C[i, j, k]``
 ``"uvuv"``         (mul1, mul2) or   ``out[u * mul2 + v, k] += c (W[u, v]) a[u, i] b[v, j] C``
                    ()
-``"uvuv_triu"``    ()                ``out[t(u, v), k] += c a[u, i] b[v, j] C[i, j, k]`` for
-                                     ``u < v`` only, ``t`` the row-major index of the pair
-                                     among the ``mul1 (mul1 - 1) / 2`` pairs (``mul1 == mul2``)
+``"uvu"``          ()                ``out[u, k] += c a[u, i] b[v, j] C[i, j, k]`` (sum over v)
+``"uvv"``          (mul1, mul2) or   ``out[v, k] += c (W[u, v]) a[u, i] b[v, j] C[i, j, k]``
+                   ()
+``"uuw"``          (mul1, mo) or ()  ``out[w, k] += c W[u, w] a[u, i] b[u, j] C[i, j, k]``;
+                                     without weight ``mo == 1`` and ``W = 1``
+``"uvuv_triu"``    (npairs,) or ()   ``out[t(u, v), k] += c (W[t]) a[u, i] b[v, j] C[i, j, k]``
+                                     for ``u < v`` only, ``t`` the row-major index of the pair
+                                     among the ``npairs = mul1 (mul1 - 1) / 2`` pairs
+                                     (``mul1 == mul2``; e3nn's ``"uvu<v"``)
+``"u<vw"``         (npairs, mo)      ``out[w, k] += c W[t(u, v), w] a[u, i] b[v, j] C[i, j, k]``
+                                     summed over the pairs ``u < v`` (``mul1 == mul2``)
 =================  ================  ==========================================
+
+``(W[...])`` means the factor is there only when the path has weights. ``"uvv"``,
+``"uuw"``, ``"u<vw"`` and the unweighted ``"uvu"`` exist for e3nn's ``o3.TensorProduct``
+instructions (``e3xp.torch.TensorProduct``); the plan builders of e3xp's own layers
+do not use them.
 
 Output blocks that no path reaches are zero. The output is the concatenation of
 the blocks of ``irreps_out`` in order (each block laid out ``(mul, dim)``
@@ -63,7 +76,7 @@ __all__ = [
     "execute_linear_reference",
 ]
 
-MODES = ("uvw", "uvu", "uuu", "uvuv", "uvuv_triu")
+MODES = ("uvw", "uvu", "uvv", "uuw", "uuu", "uvuv", "uvuv_triu", "u<vw")
 IRREP_NORMALIZATIONS = ("component", "norm", "none")
 PATH_NORMALIZATIONS = ("element", "path", "none")
 
@@ -100,12 +113,16 @@ class TPPath:
 
 def _expected_weight_shapes(mode: str, mul1: int, mul2: int, mul_out: int) -> tuple:
     # The shapes the module docstring allows for each mode; () means "no weight".
+    npairs = mul1 * (mul1 - 1) // 2
     return {
         "uvw": ((mul1, mul2, mul_out),),
-        "uvu": ((mul1, mul2),),
+        "uvu": ((mul1, mul2), ()),
+        "uvv": ((mul1, mul2), ()),
+        "uuw": ((mul1, mul_out), ()),
         "uuu": ((mul1,), ()),
         "uvuv": ((mul1, mul2), ()),
-        "uvuv_triu": ((),),
+        "uvuv_triu": ((npairs,), ()),
+        "u<vw": ((npairs, mul_out),),
     }[mode]
 
 
@@ -113,6 +130,9 @@ def _expected_out_mul(mode: str, mul1: int, mul2: int, mul_out: int) -> int:
     return {
         "uvw": mul_out,
         "uvu": mul1,
+        "uvv": mul2,
+        "uuw": mul_out,
+        "u<vw": mul_out,
         "uuu": mul1,
         "uvuv": mul1 * mul2,
         "uvuv_triu": mul1 * (mul1 - 1) // 2,
@@ -169,7 +189,7 @@ def _check_tp_path(plan: TensorProductPlan, p: TPPath) -> None:
     )
     if ir_out not in list(ir1 * ir2):
         raise ValueError(f"path {p!r}: {ir_out} is not in {ir1} x {ir2} (selection rule)")
-    if p.mode in ("uuu", "uvuv_triu") and mul1 != mul2:
+    if p.mode in ("uuu", "uuw", "uvuv_triu", "u<vw") and mul1 != mul2:
         raise ValueError(f"path {p!r}: mode {p.mode!r} needs mul1 == mul2, got {mul1} and {mul2}")
     want = _expected_out_mul(p.mode, mul1, mul2, mul_out)
     if mul_out != want:
@@ -177,6 +197,8 @@ def _check_tp_path(plan: TensorProductPlan, p: TPPath) -> None:
             f"path {p!r}: mode {p.mode!r} with inputs {mul1}x{ir1}, {mul2}x{ir2} writes "
             f"{want} copies of {ir_out}, but output block {p.i_out} is {mul_out}x{ir_out}"
         )
+    if p.mode == "uuw" and not p.has_weight and mul_out != 1:
+        raise ValueError(f"path {p!r}: mode 'uuw' without weights sums the channels into one: needs mul_out == 1, got {mul_out}")
     shapes = _expected_weight_shapes(p.mode, mul1, mul2, mul_out)
     if tuple(p.weight_shape) not in shapes:
         raise ValueError(
@@ -822,8 +844,18 @@ def execute_plan_reference(plan: TensorProductPlan, x1, x2, weights=None) -> np.
         wi = "" if shared else "..."
         if p.mode == "uvw":
             z = np.einsum(f"{wi}uvw,...ui,...vj,ijk->...wk", W, a, b, C)
-        elif p.mode == "uvu":
-            z = np.einsum(f"{wi}uv,...ui,...vj,ijk->...uk", W, a, b, C)
+        elif p.mode in ("uvu", "uvv"):
+            z = np.einsum("...ui,...vj,ijk->...uvk", a, b, C)
+            if W is not None:
+                z = z * W[..., :, :, None]
+            z = z.sum(axis=-2 if p.mode == "uvu" else -3)
+        elif p.mode == "uuw":
+            z = np.einsum("...ui,...uj,ijk->...uk", a, b, C)
+            z = z.sum(axis=-2, keepdims=True) if W is None else np.einsum(f"...uk,{wi}uw->...wk", z, W)
+        elif p.mode == "u<vw":
+            z = np.einsum("...ui,...vj,ijk->...uvk", a, b, C)
+            u, v = np.triu_indices(a.shape[-2], k=1)  # row-major pairs u < v
+            z = np.einsum(f"...qk,{wi}qw->...wk", z[..., u, v, :], W)
         elif p.mode == "uuu":
             z = np.einsum("...ui,...uj,ijk->...uk", a, b, C)
             if W is not None:
@@ -837,6 +869,8 @@ def execute_plan_reference(plan: TensorProductPlan, x1, x2, weights=None) -> np.
             z = np.einsum("...ui,...vj,ijk->...uvk", a, b, C)
             u, v = np.triu_indices(a.shape[-2], k=1)  # row-major pairs u < v
             z = z[..., u, v, :]
+            if W is not None:
+                z = z * W[..., :, None]
         out[p.i_out] = out[p.i_out] + p.path_weight * z
     return _concat_blocks(out, batch)
 

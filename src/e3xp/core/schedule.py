@@ -273,7 +273,12 @@ def _order_cost(mode: str, mul1: int, mul2: int, d1: int, d2: int, d3: int) -> t
             mul1 * d1 * d2 * d3 + mul1 * mul2 * d2 + mul1 * d2 * d3,
             mul2 * d2 * d1 * d3 + mul1 * mul2 * d1 * d3 + mul1 * d1 * d3,
         )
-    if mode == "uuu":
+    if mode == "uvv":  # "uvu" with the roles of the operands exchanged
+        return (
+            mul1 * d1 * d2 * d3 + mul1 * mul2 * d2 * d3 + mul2 * d2 * d3,
+            mul2 * d2 * d1 * d3 + mul1 * mul2 * d1 + mul2 * d1 * d3,
+        )
+    if mode in ("uuu", "uuw"):  # "uuw" mixes the channels afterwards, whatever the order
         return mul1 * d1 * d2 * d3 + mul1 * d2 * d3, mul1 * d2 * d1 * d3 + mul1 * d1 * d3
     return (
         mul1 * d1 * d2 * d3 + mul1 * mul2 * d2 * d3,
@@ -298,7 +303,7 @@ def tensor_product_schedule(plan: TensorProductPlan) -> tuple:
         mul1, ir1 = plan.irreps_in1[p.i_in1]
         mul2, ir2 = plan.irreps_in2[p.i_in2]
         d1, d2, d3 = ir1.dim, ir2.dim, plan.irreps_out[p.i_out].ir.dim
-        if mul1 * mul2 == 0 or (p.mode == "uvuv_triu" and mul1 < 2):
+        if mul1 * mul2 == 0 or (p.mode in ("uvuv_triu", "u<vw") and mul1 < 2) or plan.irreps_out[p.i_out].mul == 0:
             continue  # writes nothing
         cost1, cost2 = _order_cost(p.mode, mul1, mul2, d1, d2, d3)
         # Ties go to x1 first: that yields (u, v) order, which uvuv wants as is.

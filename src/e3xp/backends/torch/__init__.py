@@ -177,17 +177,30 @@ class TorchBackend(Backend):
             return compiled.prepared(kind, key, like)
         return super()._prepared(kind, key, like)
 
-    def tensor_product(self, plan, x1, x2, weights=None):
+    def tensor_product(self, plan, x1, x2, weights=None, *, constants=None):
+        """Execute ``plan``; see :func:`e3xp.backends.array_api.tensor_product`.
+
+        ``constants``: optional, the plan's constants (those of
+        ``e3xp.backends.prepared(plan, "torch", ...)``, e.g. a module's buffers) in
+        ``x1``'s dtype and device, used instead of the backend's cache. The opaque
+        compiled op (``torch.compile`` without autograd graph) takes none: it reads
+        the cache, which holds the same float64 numbers in the same dtype.
+        """
         shared, batch = check_tp_inputs(self, plan, x1, x2, weights)
         compiling = torch.compiler.is_compiling()
-        # compiled: the schedule alone first, the opaque op needs no constants in the graph
-        schedule, consts = (compiled.schedule("tp", plan), None) if compiling else self._prepared("tp", plan, x1)
+        if constants is not None:
+            constants = tuple(constants)
+            schedule = compiled.schedule("tp", plan) if compiling else self._prepared_schedule("tp", plan)
+            consts = None
+        else:
+            # compiled: the schedule alone first, the opaque op needs no constants in the graph
+            schedule, consts = (compiled.schedule("tp", plan), None) if compiling else self._prepared("tp", plan, x1)
         graph = needs_graph(*(a for a in (x1, x2, weights) if a is not None))
         path = tensor_product_path(schedule, shared, graph, compiling)
         if path == "opaque":
             return compiled.grouped_forward_op(x1, x2, weights, compiled.plan_id(plan), list(batch))
         if consts is None:
-            consts = self._prepared("tp", plan, x1)[1]
+            consts = constants if constants is not None else self._prepared("tp", plan, x1)[1]
         if path == "generic":
             return array_api.execute_tp(self, schedule, consts, x1, x2, weights, shared, batch)
         if path == "forward_only":
@@ -197,6 +210,11 @@ class TorchBackend(Backend):
         if path == "fully_connected_autograd":
             return FullyConnected.apply(self, schedule, consts, tuple(batch), x1, x2, weights)
         return grouped_graph(self, schedule, consts, x1, x2, weights, shared, batch)
+
+    def _prepared_schedule(self, kind, key):
+        from e3xp.core.schedule import prepare
+
+        return prepare(kind, key)[0]
 
     def linear(self, plan, x, weights, bias=None):
         shared, b_shared, batch = check_linear_inputs(self, plan, x, weights, bias)
