@@ -150,7 +150,7 @@ class Gate(torch.nn.Module):
     Parameters
     ----------
     irreps_scalars : str or Irreps
-        Scalars (``l = 0``), one activation per entry (after simplification).
+        Scalars (``l = 0``), one activation per entry (as given, not simplified).
     act_scalars : list of (callable or None)
     irreps_gates : str or Irreps
         Scalars, ``irreps_gates.num_irreps == irreps_gated.num_irreps``.
@@ -190,11 +190,12 @@ class Gate(torch.nn.Module):
             )
         groups = [irreps_scalars.simplify(), irreps_gates.simplify(), irreps_gated.simplify()]
         self.irreps_scalars, self.irreps_gates, self.irreps_gated = groups
-        for what, irreps, acts in (("scalars", groups[0], act_scalars), ("gates", groups[1], act_gates)):
-            if len(list(acts)) != len(irreps):
+        act_scalars, act_gates = list(act_scalars), list(act_gates)
+        for what, irreps, acts in (("scalars", irreps_scalars, act_scalars), ("gates", irreps_gates, act_gates)):
+            if len(acts) != len(irreps):
                 raise ValueError(
-                    f"Gate: {len(list(acts))} act_{what} for irreps_{what} = {irreps}, which has {len(irreps)} "
-                    f"entries after simplification; pass one activation per entry"
+                    f"Gate: {len(acts)} act_{what} for irreps_{what} = {irreps}, which has {len(irreps)} "
+                    f"entries; pass one activation (or None) per entry"
                 )
 
         # e3nn's _Sortcut: the groups concatenated, sorted (e3nn's order), simplified.
@@ -211,13 +212,15 @@ class Gate(torch.nn.Module):
         self.irreps_in = sorted_irreps.simplify()
 
         self.act_normalization = act_normalization
-        self.act_scalars = Activation(groups[0], act_scalars, act_normalization=act_normalization)
-        self.act_gates = Activation(groups[1], act_gates, act_normalization=act_normalization)
+        # As e3nn: the activations act on the irreps as given (one per entry, not simplified);
+        # the data layout is that of the simplified group.
+        self.act_scalars = Activation(irreps_scalars, act_scalars, act_normalization=act_normalization)
+        self.act_gates = Activation(irreps_gates, act_gates, act_normalization=act_normalization)
         gates_out = self.act_gates.irreps_out
         # The product: e3xp's elementwise tensor product of the (simplified) gated irreps
         # and activated gates; its plan must give e3nn's output irreps.
         self._gates_irreps = gates_out.simplify()
-        expected = _e3nn_elementwise_irreps_out(groups[2], gates_out)
+        expected = _e3nn_elementwise_irreps_out(irreps_gated, gates_out)
         if len(groups[2]) > 0:
             plan = elementwise_tensor_product_plan(groups[2], self._gates_irreps)
             if plan.irreps_out != expected:  # pragma: no cover - a broken invariant, not user input
