@@ -23,8 +23,10 @@ def load_e3nn_state_dict(module: torch.nn.Module, state_dict: Mapping) -> torch.
     """Load an e3nn ``state_dict`` into ``module`` after checking keys and shapes.
 
     Every key of ``module.state_dict()`` (parameters and persistent buffers) must be
-    in ``state_dict`` with the same shape, and ``state_dict`` may hold no other key;
-    then ``module.load_state_dict(state_dict, strict=True)``. Returns ``module``.
+    in ``state_dict`` with the same shape, and ``state_dict`` may hold no other key
+    except e3nn's code-generator constants (``*._compiled_main*.*``, which the e3xp.torch
+    tensor products accept and ignore); then ``module.load_state_dict(state_dict,
+    strict=True)``. Returns ``module``.
 
     Raises
     ------
@@ -59,11 +61,17 @@ def load_e3nn_state_dict(module: torch.nn.Module, state_dict: Mapping) -> torch.
             raise ValueError(
                 f"{what}: {key!r} has shape {got_shape} in the state_dict, but the module expects {tuple(ref.shape)}"
             )
-    extra = [k for k in state_dict if k not in expected]
+    extra = [k for k in state_dict if k not in expected and not _is_e3nn_codegen_key(k)]
     if extra:
         raise KeyError(f"{what}: unexpected key {extra[0]!r} in the state_dict; the module has {sorted(expected)}")
     module.load_state_dict(state_dict, strict=True)
     return module
+
+
+def _is_e3nn_codegen_key(key: str) -> bool:
+    """e3nn's code-generator constants (``..._compiled_main_left_right._w3j_1_1_0``): e3xp's
+    tensor products compute their own and ignore these keys on loading."""
+    return any(part.startswith("_compiled_main") for part in key.split("."))
 
 
 def _unwrap_act(act):
@@ -93,7 +101,7 @@ def _fully_connected_net(m):
 def _activation(m):
     from .activation import Activation
 
-    return Activation(m.irreps_in, [_unwrap_act(a) for a in m.acts])
+    return Activation(str(m.irreps_in), [_unwrap_act(a) for a in m.acts])
 
 
 def _gate(m):
@@ -184,7 +192,7 @@ def _linear(m):
     )
     if f_in is not None:
         kwargs.update(f_in=f_in, f_out=f_out)
-    return Linear(irreps_in, irreps_out, **kwargs)
+    return Linear(str(irreps_in), str(irreps_out), **kwargs)
 
 
 def _tensor_product(m):
@@ -202,9 +210,36 @@ def _tensor_product(m):
         for i in m.instructions
     ]
     return TensorProduct(
-        m.irreps_in1, m.irreps_in2, m.irreps_out, instructions,
+        str(m.irreps_in1), str(m.irreps_in2), str(m.irreps_out), instructions,
         irrep_normalization="none", path_normalization="none",
         internal_weights=m.internal_weights, shared_weights=m.shared_weights,
+    )
+
+
+def _tensor_square(m):
+    """e3nn's ``o3.TensorSquare`` (one input): ``e3xp.torch.TensorSquare`` with the
+    ``irrep_normalization`` whose instructions and coefficients are e3nn's."""
+    TensorSquare = _torch_class("TensorSquare")
+    has_weights = any(i.has_weight for i in m.instructions)
+    if has_weights:
+        kwargs = dict(irreps_out=str(m.irreps_out))
+    else:
+        kwargs = dict(filter_ir_out=[str(mul_ir.ir) for mul_ir in m.irreps_out])
+    kwargs.update(internal_weights=m.internal_weights, shared_weights=m.shared_weights)
+
+    def key(instructions):
+        return [(i.i_in1, i.i_in2, i.i_out, i.connection_mode, i.has_weight) for i in instructions]
+
+    for norm in ("component", "norm", "none"):
+        new = TensorSquare(str(m.irreps_in), irrep_normalization=norm, **kwargs)
+        if str(new.irreps_out) == str(m.irreps_out) and key(new.instructions) == key(m.instructions) and all(
+            math.isclose(a.path_weight, b.path_weight, rel_tol=1e-12, abs_tol=1e-300)
+            for a, b in zip(new.instructions, m.instructions)
+        ):
+            return new
+    raise ValueError(
+        f"from_e3nn: could not rebuild this e3nn TensorSquare({m.irreps_in} -> {m.irreps_out}): no irrep_normalization "
+        "gives its instructions and coefficients"
     )
 
 
@@ -222,7 +257,7 @@ _CONVERTERS = {
     "FullyConnectedTensorProduct": _tensor_product,
     "ElementwiseTensorProduct": _tensor_product,
     "FullTensorProduct": _tensor_product,
-    "TensorSquare": _tensor_product,
+    "TensorSquare": _tensor_square,
 }
 
 
@@ -239,10 +274,10 @@ def from_e3nn(module: torch.nn.Module) -> torch.nn.Module:
 
     Supported: ``nn.FullyConnectedNet``, ``nn.Activation``, ``nn.Gate``,
     ``nn.NormActivation``, ``nn.BatchNorm``, ``nn.Extract``, ``nn.ExtractIr``,
-    ``o3.SphericalHarmonics``, ``o3.Linear``, ``o3.TensorProduct`` and its subclasses
-    (``FullyConnectedTensorProduct``, ``ElementwiseTensorProduct``,
-    ``FullTensorProduct``, ``TensorSquare``: as the general ``TensorProduct`` with
-    e3nn's coefficients). A ``torch.nn.Sequential`` / ``ModuleList`` of them is
+    ``o3.SphericalHarmonics``, ``o3.Linear``, ``o3.TensorProduct`` and its two-input
+    subclasses (``FullyConnectedTensorProduct``, ``ElementwiseTensorProduct``,
+    ``FullTensorProduct``: as the general ``TensorProduct`` with e3nn's instructions and
+    coefficients), ``o3.TensorSquare`` (as ``TensorSquare``). A ``torch.nn.Sequential`` / ``ModuleList`` of them is
     converted element by element. The result has the e3nn module's train / eval mode,
     dtype and device (of its state). Activations are normalized with e3nn's sampled
     constants (``act_normalization="e3nn"``), so the numbers are e3nn's.
