@@ -5,7 +5,7 @@ million float64 samples of a CPU ``torch.Generator`` seeded with 0, then multipl
 ``f(x)`` by that ``c`` (or leaves ``f`` alone when ``|c - 1| < 1e-4``). The estimate is
 reproducible but not exact: for SiLU it is off by 1.6e-3 (relative), for sigmoid by
 2.6e-4. e3xp's functional API uses the exact constant (quadrature,
-:func:`e3xp.normalize2mom_constant`).
+:func:`e3xp.ops.activations.normalize2mom_constant`).
 
 ``e3xp.torch`` modules take ``act_normalization``:
 
@@ -52,7 +52,7 @@ def e3nn_sampled_constant(f) -> float:
     Examples
     --------
     >>> import torch
-    >>> from e3xp import normalize2mom_constant
+    >>> from e3xp.ops.activations import normalize2mom_constant
     >>> c = e3nn_sampled_constant(torch.tanh)
     >>> round(c, 6)
     1.593733

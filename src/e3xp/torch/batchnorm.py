@@ -45,7 +45,7 @@ class BatchNorm(torch.nn.Module):
     >>> sorted((k, tuple(v.shape)) for k, v in bn.state_dict().items())
     [('bias', (2,)), ('running_mean', (2,)), ('running_var', (3,)), ('weight', (3,))]
     >>> x = torch.tensor([[1.0, 2.0, 3.0, 0.0, 0.0], [3.0, 2.0, 0.0, 4.0, 0.0]])
-    >>> bn(x)[:, 0]  # centred, divided by sqrt(var + eps)
+    >>> bn(x)[:, 0].detach()  # centred, divided by sqrt(var + eps)
     tensor([-1.0000,  1.0000])
     >>> bn.running_mean
     tensor([0.2000, 0.2000])

@@ -290,8 +290,14 @@ def from_e3nn(module: torch.nn.Module) -> torch.nn.Module:
     Examples
     --------
     >>> import torch
-    >>> from e3nn import nn as e3nn_nn  # doctest: +SKIP
-    >>> net = from_e3nn(e3nn_nn.FullyConnectedNet([4, 8, 1], torch.tanh))  # doctest: +SKIP
+    >>> from e3nn import nn as e3nn_nn  # the test extra installs e3nn 0.6.0
+    >>> ref = e3nn_nn.Gate("2x0e", [torch.relu], "1x0e", [torch.sigmoid], "1x1o")
+    >>> gate = from_e3nn(ref)
+    >>> type(gate).__module__, gate.irreps_out
+    ('e3xp.torch.activation', 2x0e+1x1o)
+    >>> x = torch.randn(4, 6, generator=torch.Generator().manual_seed(0))
+    >>> torch.equal(gate(x), ref(x))
+    True
     """
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"from_e3nn: expected an e3nn torch.nn.Module, got {type(module).__name__}")
