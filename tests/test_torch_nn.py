@@ -494,3 +494,16 @@ def test_equivariance(name, mode):
     m.train(mode == "train")
     x = IrrepsArray(irreps, randn(*lead, irreps.dim) + 0.3)
     assert_equivariant(m, x, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(build_all()))
+def test_pickle_and_deepcopy(name):
+    import copy
+    import pickle
+
+    m, lead = build_all()[name]
+    m = m.to(F64).eval()
+    x = randn(*lead, input_dim(m))
+    for c in (pickle.loads(pickle.dumps(m)), copy.deepcopy(m)):
+        assert torch.equal(c(x), m(x))
+        assert list(c.state_dict()) == list(m.state_dict())
