@@ -11,3 +11,5 @@ collect_ignore = [
     for name in ("torch", "jax", "cupy")
     if importlib.util.find_spec(name) is None
 ]
+if importlib.util.find_spec("flax") is None:  # e3xp.flax imports flax at its top
+    collect_ignore.append("src/e3xp/flax")
