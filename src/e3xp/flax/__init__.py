@@ -18,6 +18,7 @@ modules (e3nn-jax 0.21 has no flax ones) follow e3nn-jax's naming of its haiku
 import flax  # noqa: F401  (this package needs flax; e3xp's __getattr__ reports its absence)
 
 from ._linear import Linear
+from ._batchnorm import BatchNorm
 from ._mlp import MultiLayerPerceptron, normalize_function_sampled
 
-__all__ = ["Linear", "MultiLayerPerceptron", "normalize_function_sampled"]
+__all__ = ["Linear", "BatchNorm", "MultiLayerPerceptron", "normalize_function_sampled"]

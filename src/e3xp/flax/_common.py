@@ -43,7 +43,7 @@ def to_irreps_array(x, what: str) -> IrrepsArray:
     return IrrepsArray(Irreps(f"{x.shape[-1]}x0e"), x)
 
 
-def check_params(module, spec, what: str) -> None:
+def check_params(module, spec, what: str, collection: str = "params") -> None:
     """When applying (not initialising), check the module's ``params`` against ``spec``.
 
     Raises a ValueError naming the key and both shapes (e.g. a checkpoint of another
@@ -52,10 +52,10 @@ def check_params(module, spec, what: str) -> None:
     """
     if module.is_initializing():
         return
-    present = {k: v for k, v in module.variables.get("params", {}).items() if hasattr(v, "shape")}
+    present = {k: v for k, v in module.variables.get(collection, {}).items() if hasattr(v, "shape")}
     path = "/".join(module.scope.path) or "<root>"
     try:
-        spec.check(present, f"{what} (module {path})")
+        spec.check(present, f"{what} (module {path}, {collection})")
     except KeyError as e:
         held = ", ".join(f"{k!r} {tuple(v.shape)}" for k, v in sorted(present.items())) or "nothing"
-        raise ValueError(f"{e.args[0]}; the params hold {held}") from None
+        raise ValueError(f"{e.args[0]}; the {collection} hold {held}") from None
