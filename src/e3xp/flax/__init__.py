@@ -20,11 +20,14 @@ import flax  # noqa: F401  (this package needs flax; e3xp's __getattr__ reports 
 from ._linear import Linear
 from ._batchnorm import BatchNorm
 from ._mlp import MultiLayerPerceptron, normalize_function_sampled
-from ._tensor_product import ChannelwiseTensorProduct, FullyConnectedTensorProduct
+from ._tensor_product import ChannelwiseTensorProduct, FullyConnectedTensorProduct, path_spec
 
 __all__ = [
     "Linear",
     "BatchNorm",
     "FullyConnectedTensorProduct",
     "ChannelwiseTensorProduct",
-    "MultiLayerPerceptron", "normalize_function_sampled"]
+    "MultiLayerPerceptron",
+    "normalize_function_sampled",
+    "path_spec",
+]

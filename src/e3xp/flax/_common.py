@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 from ..core.irreps import Irreps
@@ -28,7 +29,10 @@ def normalization_exponent(value, name: str, what: str, default: str) -> float:
 def to_irreps_array(x, what: str) -> IrrepsArray:
     """An e3xp IrrepsArray of JAX arrays from an IrrepsArray, a JAX array (``Nx0e``) or an e3nn-jax IrrepsArray."""
     if isinstance(x, IrrepsArray):
-        return x
+        if isinstance(x.array, jax.Array):
+            return x
+        # e.g. NumPy arrays (what e3xp.normal makes by default): flax modules compute in JAX
+        return IrrepsArray(x.irreps, jnp.asarray(x.array), zero_flags=x.zero_flags)
     irreps = getattr(x, "irreps", None)
     array = getattr(x, "array", None)
     if irreps is not None and array is not None:  # e3nn-jax's IrrepsArray (or alike)
