@@ -49,10 +49,8 @@ LINEAR_CASES = [
     (dict(irreps_out="1o + 3x0e + 1o"), "3x0e + 2x1o + 0e + 2e", (4,), None),
     (dict(irreps_out="1o + 3x0e + 1o + 3e", force_irreps_out=True), "3x0e + 2x1o", (4, 2), None),
     (dict(irreps_out="2x0e + 1o + 0e", biases=True), "3x0e + 2x1o", (), None),
-    (dict(irreps_out="2x0e + 1o", channel_out=3), "3x0e + 2x1o", (4, 5), None),
     (dict(irreps_out="2x0e + 1o", channel_out=2, biases=True), "0e + 1o", (3, 2, 4), None),
     (dict(irreps_out="2x0e + 1o + 2x1o", gradient_normalization="element"), "3x0e + 2x1o", (4,), None),
-    (dict(irreps_out="2x0e + 1o + 2x1o", path_normalization="path"), "3x0e + 2x1o + 4x1o", (4,), None),
     (dict(irreps_out="2x0e + 2x1o", path_normalization="path", gradient_normalization="element"),
      "3x0e + 2x1o + 4x1o", (2, 3), None),
     (dict(irreps_out="2x0e + 1o", path_normalization=0.3, gradient_normalization=0.6), "3x0e + 2x1o + 4x1o", (4,), None),
@@ -103,7 +101,6 @@ def test_linear_irreps_in_checked():
 MLP_CASES = [
     dict(list_neurons=[8, 3], act=jax.nn.gelu),
     dict(list_neurons=[8, 8, 3], act=jnp.tanh, with_bias=True, gradient_normalization="element"),
-    dict(list_neurons=[4, 2], act=jax.nn.silu, output_activation=False),
     dict(list_neurons=[4, 2], act=jax.nn.relu, output_activation=jnp.tanh, gradient_normalization="path"),
     dict(list_neurons=[5]),
 ]
@@ -134,16 +131,15 @@ def test_mlp_activation_constant_is_e3nn_jax_sampled_one():
 
 
 BN_CASES = [
-    dict(),
-    dict(instance=True),
-    dict(reduce="max", normalization="norm", momentum=0.3),
-    dict(affine=False, normalization="component"),
-    dict(eps=0.1, reduce="max", instance=True, normalization="norm"),
+    (dict(), False),
+    (dict(instance=True), False),
+    (dict(reduce="max", normalization="norm", momentum=0.3), True),
+    (dict(affine=False, normalization="component"), True),
+    (dict(eps=0.1, reduce="max", instance=True, normalization="norm"), True),
 ]
 
 
-@pytest.mark.parametrize("kw", BN_CASES, ids=[str(i) for i in range(len(BN_CASES))])
-@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("kw, masked", BN_CASES, ids=[str(i) for i in range(len(BN_CASES))])
 def test_batchnorm_matches_e3nn_jax(kw, masked):
     xj, _ = _pair("2x0e + 1o + 0e + 2x2e", (6, 3))
     xj = xj + ej.IrrepsArray(xj.irreps, 0.5 * jnp.ones(xj.shape))  # non-zero means
@@ -166,12 +162,12 @@ def test_batchnorm_matches_e3nn_jax(kw, masked):
         assert _rel(yj.array, yx.array) <= 1e-12
 
 
-@pytest.mark.parametrize("out", ["3x1o + 0e + 2x2e + 1e", "0o + 1e", "5e"])
+@pytest.mark.parametrize("out", ["3x1o + 0e + 2x2e + 1e", "5e"])
 def test_fully_connected_tp_matches_e3nn_jax_legacy(out):
     from e3nn_jax.legacy import FunctionalFullyConnectedTensorProduct
 
-    xj, xx = _pair("2x0e + 3x1o + 0e + 2x2e", (4,))
-    yj, yx = _pair("0e + 1o + 2e", (4,), seed=2)
+    xj, xx = _pair("2x0e + 3x1o + 0e + 2e", (3,))
+    yj, yx = _pair("0e + 1o", (3,), seed=2)
     tp = ef.FullyConnectedTensorProduct(out)
     w = tp.init(jax.random.PRNGKey(0), xx, yx)
     f = FunctionalFullyConnectedTensorProduct(xj.irreps.simplify(), yj.irreps.simplify(), ej.Irreps(out).simplify())
@@ -225,9 +221,9 @@ def test_equivariance(i):
     v = module.init(jax.random.PRNGKey(0), *inputs)
     v = tree.tree_map(lambda a: a + 0.1 * jnp.arange(a.size).reshape(a.shape), v)
     if isinstance(module, ef.BatchNorm):
-        err = assert_equivariant(lambda *a: module.apply(v, *a, mutable=["batch_stats"])[0], *inputs)
+        err = assert_equivariant(lambda *a: module.apply(v, *a, mutable=["batch_stats"])[0], *inputs, n=2)
     else:
-        err = assert_equivariant(lambda *a: module.apply(v, *a), *inputs)
+        err = assert_equivariant(lambda *a: module.apply(v, *a), *inputs, n=2)  # one proper, one improper
     assert err < 1e-10
 
 
