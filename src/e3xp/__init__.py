@@ -138,6 +138,26 @@ from .ops.scatter import scatter_max, scatter_mean
 from .ops.sh_tensor_product import tensor_product_with_spherical_harmonics
 # --- end of slice "ops" ---
 
+# --- issue 14: e3xp.flax, imported (with flax and jax) only when first accessed ---
+_LAZY_SUBMODULES = {"flax": "flax"}  # attribute -> the framework it needs
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        try:
+            return importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != _LAZY_SUBMODULES[name]:
+                raise
+            raise ModuleNotFoundError(
+                f"e3xp.{name} needs {_LAZY_SUBMODULES[name]}, which is not installed: pip install 'e3xp[{name}]'",
+                name=e.name,
+            ) from e
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# --- end of issue 14 ---
+
 __version__ = "0.1.0.dev0"
 
 __all__ = [
