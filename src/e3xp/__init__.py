@@ -138,8 +138,8 @@ from .ops.scatter import scatter_max, scatter_mean
 from .ops.sh_tensor_product import tensor_product_with_spherical_harmonics
 # --- end of slice "ops" ---
 
-# --- issue 14: e3xp.flax, imported (with flax and jax) only when first accessed ---
-_LAZY_SUBMODULES = {"flax": "flax"}  # attribute -> the framework it needs
+# e3xp.flax and e3xp.torch: imported (with their framework) only when first accessed
+_LAZY_SUBMODULES = {"flax": "flax", "torch": "torch"}  # attribute -> the framework it needs
 
 
 def __getattr__(name):
@@ -156,7 +156,6 @@ def __getattr__(name):
                 name=e.name,
             ) from e
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-# --- end of issue 14 ---
 
 __version__ = "0.1.0.dev0"
 
