@@ -3,8 +3,10 @@
 ``validate [--backends numpy,torch,...] [--dtype float64|float32]`` runs, on every
 requested backend that is installed, the checks of :mod:`e3xp.conformance_checks`
 (equivariance error, disagreement with float64 NumPy, autodiff gradient against
-finite differences) and prints one table row per backend and operation. The exit
-status is 0 only when every row passes.
+finite differences) and prints one table row per backend and operation; then, in
+float64 and when torch / jax is validated, the rows of the framework modules
+(``e3xp.torch``, ``e3xp.flax``: equivariance, agreement with e3nn / e3nn-jax,
+gradient; :mod:`e3xp.module_checks`). The exit status is 0 only when every row passes.
 
 ``demo`` is a short tour: irreps algebra, a Clebsch-Gordan coefficient, a Wigner D
 check, the seed example on every installed backend, then ``validate``.
@@ -42,7 +44,28 @@ def validate(backends=None, dtype: str = "float64", stream=None) -> int:
     )
     failed = [r for r in results if not r.passed]
     print(f"{len(results) - len(failed)}/{len(results)} passed", file=stream)
-    return 0 if not failed else 1
+    status = 0 if not failed else 1
+    # the framework modules (e3xp.torch, e3xp.flax) when their framework is validated
+    wanted = None if backends is None else set(backends)
+    frameworks = [fw for fw, b in (("torch", "torch"), ("flax", "jax")) if wanted is None or b in wanted]
+    if frameworks and dtype == "float64":
+        from . import module_checks as mc
+
+        rows, skipped_modules = mc.run_module_checks(frameworks)
+        for name, why in skipped_modules.items():
+            print(f"skipping {name}: {why}", file=stream)
+        if rows:
+            print(mc.format_module_table(rows), file=stream)
+            tol = mc.TOLERANCE
+            print(
+                f"relative tolerances: equivariance {tol['equivariance']:g}, vs e3nn / e3nn-jax "
+                f"{tol['reference']:g}, gradient {tol['gradient']:g}",
+                file=stream,
+            )
+            bad = [r for r in rows if not r.passed]
+            print(f"{len(rows) - len(bad)}/{len(rows)} modules passed", file=stream)
+            status = status or (1 if bad else 0)
+    return status
 
 
 def _seed_example(target) -> str:
