@@ -139,7 +139,7 @@ def e3nn_jax_step(cfg, batch, n):
             r = jnp.linalg.norm(vecs, axis=-1)
             basis = e3nn.bessel(r, cfg.num_bessel, cfg.r_max) * (e3nn.poly_envelope(cfg.envelope_p - 1, 2)(r / cfg.r_max)
                                                                  * b["edge_mask"])[:, None]
-            sh = e3nn.spherical_harmonics(cfg.lmax, vecs, True, "component")
+            sh = e3nn.spherical_harmonics(cfg.lmax, e3nn.IrrepsArray("1o", vecs), True, "component")
             n0 = hidden.count("0e")
             x = e3nn.flax.Linear(f"{n0}x0e")(e3nn.IrrepsArray(f"{len(cfg.species)}x0e", b["node_attrs"]))
             for _ in range(cfg.num_layers):
@@ -151,7 +151,7 @@ def e3nn_jax_step(cfg, batch, n):
                 w = fnn.Dense(m.irreps.num_irreps, use_bias=False)(h)
                 m = m * w  # one weight per output irrep channel: the "uvu" weights of this edge
                 hsum = e3nn.scatter_sum(m, dst=b["receivers"], output_size=pos.shape[0]) / math.sqrt(cfg.avg_num_neighbors)
-                pre = (e3nn.flax.Linear(gate_in)(hsum) + e3nn.flax.Linear(gate_in)(x)) / math.sqrt(2)
+                pre = (e3nn.flax.Linear(gate_in, force_irreps_out=True)(hsum) + e3nn.flax.Linear(gate_in, force_irreps_out=True)(x)) / math.sqrt(2)
                 x = e3nn.gate(pre)
             e = e3nn.flax.Linear("0e")(x).array[:, 0] * b["node_mask"]
             return jax.ops.segment_sum(e, b["graph"], b["graph_mask"].shape[0])
