@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # an unpinned `torch` could pull a multi-GB CUDA build.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: demo test install-test install-demo bench clean
+.PHONY: demo test install-test install-demo bench docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,14 +19,17 @@ $(VENV)/.installed-test: $(PY) pyproject.toml
 
 $(VENV)/.installed-demo: $(PY) pyproject.toml
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[torch,jax]" array-api-strict
+	$(PY) -m pip install -q -e ".[torch,jax,train]" array-api-strict
 	touch $@
 
 install-test: $(VENV)/.installed-test
 install-demo: $(VENV)/.installed-demo
 
+# The tour and validation table, then the main job in short: a potential trained on
+# torch and on jax (metrics tables, plots and checkpoints in demo_out/).
 demo: install-demo
 	$(PY) -m e3xp demo
+	$(PY) -m e3xp train-demo --out demo_out
 
 test: install-test
 	$(PY) -m pytest -q
