@@ -23,7 +23,6 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 # JAX in float64 for the tutorials (equivariance checks at 1e-12); CPU only.
 os.environ.setdefault("JAX_ENABLE_X64", "1")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
-os.environ.setdefault("MPLBACKEND", "Agg")
 
 import e3xp  # noqa: E402
 
