@@ -238,7 +238,7 @@ class Irrep:
         return self.D_from_angles(*axis_angle_to_angles(axis, angle), k)
 
     def D_from_log_coordinates(self, log_coordinates, k=0) -> np.ndarray:
-        """The representation matrix ``p**k expm(v . generators())`` of log coordinates ``v``.
+        """The representation matrix ``p**k expm(sum_i v[i] generators()[i])`` of log coordinates ``v``.
 
         ``log_coordinates`` has shape ``(..., 3)`` (the rotation by ``|v|`` about
         ``v``); ``k`` (inversions) broadcasts with its batch shape. The result,

@@ -13,7 +13,7 @@ __all__ = ["tensor_product_with_spherical_harmonics"]
 
 
 def tensor_product_with_spherical_harmonics(input, vector, degree: int) -> IrrepsArray:  # noqa: A002
-    r"""``input (x) Y(vector)`` with the harmonics ``Y`` of degrees ``0 .. degree`` (normalized vector).
+    r"""``input (x) Y(vector)`` with the harmonics ``Y`` of degrees ``0`` to ``degree`` (normalized vector).
 
     Equal to e3nn-jax's function of the same name: the blocks are formed in the
     order (entry of ``input``, degree, output irrep), then regrouped; this is
