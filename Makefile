@@ -40,5 +40,9 @@ bench: install-test
 	$(PY) -m pip install -q "$(TORCH_SPEC)" -e ".[bench]"
 	$(PY) benchmarks/run.py $(BENCH_ARGS)
 
+# The documentation site, warnings as errors (the test suite builds it too: tests/test_docs.py).
+docs: install-test
+	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+
 clean:
 	rm -rf $(VENV)

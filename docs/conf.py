@@ -51,11 +51,6 @@ exclude_patterns = [
     ".DS_Store",
     "**.ipynb_checkpoints",
     "jupyter_execute",
-    # added once e3xp.torch / e3xp.flax / e3xp.train land
-    "api/torch.rst",
-    "api/flax.rst",
-    "api/train.rst",
-    "tutorials/train.md",
 ]
 
 # --- autodoc / autosummary / napoleon (numpy-style docstrings) ---

@@ -57,6 +57,8 @@ class BatchNorm(nn.Module):
     normalization : {"component", "norm"}, optional
         Default ``e3xp.config("irrep_normalization")``.
 
+    Notes
+    -----
     The input has shape ``(batch, ..., irreps.dim)``; ``mask`` (shape ``(batch,)``)
     leaves samples out of the statistics.
 

@@ -36,6 +36,8 @@ class BatchNorm(torch.nn.Module):
     include_bias : bool
     normalization : {"component", "norm"}
 
+    Notes
+    -----
     The input has shape ``(batch, ..., irreps.dim)``.
 
     Examples

@@ -36,6 +36,8 @@ class SphericalHarmonics(torch.nn.Module):
         The input's irreps: a vector (``1o``, default) or a pseudovector (``1e``,
         giving harmonics of parity ``+1`` for every ``l``).
 
+    Notes
+    -----
     Attributes: ``irreps_in``, ``irreps_out`` (simplified, as e3nn).
 
     Differences from e3nn: no upper limit on ``l`` (e3nn stops at 12); with
