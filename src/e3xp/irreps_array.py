@@ -30,8 +30,25 @@ __all__ = ["IrrepsArray"]
 
 
 @static_function
-def _sort_inv(key: tuple) -> tuple:
-    return tuple(irreps_from_key(key).sort().inv)
+def _sort_inv(key: tuple, convention: str = "e3nn-jax") -> tuple:
+    return tuple(irreps_from_key(key).sort(convention).inv)
+
+
+def _entry_indices(indices, n: int, what: str) -> tuple:
+    """``indices`` as a tuple of entry indices in ``[0, n)`` (negative ones count from the end)."""
+    if isinstance(indices, (str, bytes)) or not hasattr(indices, "__iter__"):
+        raise TypeError(f"{what}: expected a sequence of entry indices (ints), got {type(indices).__name__}")
+    if hasattr(indices, "shape") and len(getattr(indices, "shape")) != 1:
+        raise TypeError(f"{what}: expected a 1-d sequence of entry indices, got shape {tuple(indices.shape)}")
+    out = []
+    for i in indices:
+        if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)):
+            raise TypeError(f"{what}: entry indices must be ints, got {i!r} ({type(i).__name__})")
+        i = int(i)
+        if not -n <= i < n:
+            raise IndexError(f"{what}: entry index {i} is out of range for {n} irreps entries")
+        out.append(i % n)
+    return tuple(out)
 
 
 @static_function
@@ -487,16 +504,100 @@ class IrrepsArray:
         keep, drop = selector_key(keep, "keep"), selector_key(drop, "drop")
         return self._select(static_call(_filter_indices, key, keep, drop, lmax))
 
-    def sort(self) -> "IrrepsArray":
-        """Stable sort of the entries by irrep (e3nn-jax order ``0e, 0o, 1o, 1e, ...``).
+    def sort(self, convention: str = "e3nn-jax") -> "IrrepsArray":
+        """Stable sort of the entries by irrep, each with its data.
+
+        ``convention``: ``"e3nn-jax"`` (default, as e3nn-jax's ``IrrepsArray.sort``:
+        ``0e, 0o, 1o, 1e, 2e, 2o, ...``) or ``"e3nn"`` (e3nn's ``Irreps.sort``:
+        ``0o, 0e, 1o, 1e, 2o, 2e, ...``). The permutation is that of
+        ``x.irreps.sort(convention)``: ``x.sort(c) == x.select(x.irreps.sort(c).inv)
+        == x.permute(x.irreps.sort(c).p)``.
 
         Examples
         --------
         >>> import numpy as np
         >>> IrrepsArray("1o + 0e", np.array([1.0, 2.0, 3.0, 4.0])).sort()
         1x0e+1x1o [4. 1. 2. 3.]
+        >>> x = IrrepsArray("0e + 0o", np.array([1.0, 2.0]))
+        >>> x.sort(), x.sort(convention="e3nn")
+        (1x0e+1x0o [1. 2.], 1x0o+1x0e [2. 1.])
+        >>> x.irreps.sort(convention="e3nn").p
+        (1, 0)
         """
-        return self._select(static_call(_sort_inv, irreps_key(self.irreps)))
+        from .core.irreps import sort_key
+
+        sort_key(convention)  # a clear error for an unknown convention
+        return self._select(static_call(_sort_inv, irreps_key(self.irreps), convention))
+
+    def select(self, indices) -> "IrrepsArray":
+        """The irreps entries ``indices``, in that order, each with its data.
+
+        Entry ``j`` of the result is entry ``indices[j]`` of ``self`` (as
+        ``[x.irreps[i] for i in indices]``). Negative indices count from the end;
+        an index may repeat (its data is repeated); an empty list gives empty
+        irreps. Out-of-range indices raise IndexError, non-integers TypeError.
+        The leading axes are untouched; works under ``jax.jit`` (indices are
+        Python ints, static).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> x = IrrepsArray("0e + 1o + 2x0e", np.arange(6.0))
+        >>> x.select([1, 0])
+        1x1o+1x0e [1. 2. 3. 0.]
+        >>> x.select([-1, -1])
+        2x0e+2x0e [4. 5. 4. 5.]
+        >>> x.select([3])
+        Traceback (most recent call last):
+        ...
+        IndexError: IrrepsArray.select: entry index 3 is out of range for 3 irreps entries
+        """
+        return self._select(_entry_indices(indices, len(self.irreps), "IrrepsArray.select"))
+
+    def permute(self, p) -> "IrrepsArray":
+        """Move entry ``i`` to position ``p[i]``, with its data (``p`` as in ``Irreps.sort().p``).
+
+        ``p`` must be a permutation of ``range(len(irreps))``: each position once,
+        no negative index (a ValueError names the problem). The inverse is
+        ``permute(q)`` with ``q[p[i]] = i``; ``x.permute(p) == x.select(q)``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> x = IrrepsArray("2e + 1o + 0e", np.arange(9.0))
+        >>> _, p, inv = x.irreps.sort()
+        >>> x.permute(p)
+        1x0e+1x1o+1x2e [8. 5. 6. 7. 0. 1. 2. 3. 4.]
+        >>> x.permute(p).permute(inv).irreps  # the sort's inverse
+        1x2e+1x1o+1x0e
+        >>> x.permute([0, 0, 1])
+        Traceback (most recent call last):
+        ...
+        ValueError: IrrepsArray.permute: [0, 0, 1] is not a permutation of range(3) (position 0 appears twice, 2 never)
+        """
+        what = "IrrepsArray.permute"
+        n = len(self.irreps)
+        if isinstance(p, (str, bytes)) or not hasattr(p, "__iter__"):
+            raise TypeError(f"{what}: expected a sequence of positions (ints), got {type(p).__name__}")
+        p = list(p)
+        for i in p:
+            if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)):
+                raise TypeError(f"{what}: positions must be ints, got {i!r} ({type(i).__name__})")
+        p = [int(i) for i in p]
+        if sorted(p) != list(range(n)):
+            if len(p) != n:
+                why = f"{len(p)} positions for {n} entries"
+            elif any(not 0 <= i < n for i in p):
+                why = f"position {next(i for i in p if not 0 <= i < n)} is outside [0, {n})"
+            else:
+                dup = next(i for i in p if p.count(i) > 1)
+                missing = next(i for i in range(n) if i not in p)
+                why = f"position {dup} appears twice, {missing} never"
+            raise ValueError(f"{what}: {p} is not a permutation of range({n}) ({why})")
+        inv = [0] * n
+        for old, new in enumerate(p):
+            inv[new] = old
+        return self._select(inv)
 
     def simplify(self) -> "IrrepsArray":
         """Merge adjacent equal irreps (the array is unchanged).
@@ -509,16 +610,18 @@ class IrrepsArray:
         """
         return self.rechunk(static_call(_simplify, irreps_key(self.irreps)))
 
-    def regroup(self) -> "IrrepsArray":
-        """Sort, then simplify: each irrep appears once.
+    def regroup(self, convention: str = "e3nn-jax") -> "IrrepsArray":
+        """Sort (in ``convention``'s order, see :meth:`sort`), then simplify: each irrep appears once.
 
         Examples
         --------
         >>> import numpy as np
         >>> IrrepsArray("1o + 0e + 1o", np.arange(7.0)).regroup()
         1x0e+2x1o [3. 0. 1. 2. 4. 5. 6.]
+        >>> IrrepsArray("0e + 0o + 0e", np.arange(3.0)).regroup(convention="e3nn")
+        1x0o+2x0e [1. 0. 2.]
         """
-        return self.sort().simplify()
+        return self.sort(convention).simplify()
 
     def astype(self, dtype) -> "IrrepsArray":
         """The same IrrepsArray with another floating dtype (a name or a framework dtype).

@@ -18,7 +18,7 @@ from typing import NamedTuple, Union
 
 import numpy as np
 
-__all__ = ["Irrep", "MulIrrep", "Irreps", "IntoIrrep", "IntoIrreps"]
+__all__ = ["Irrep", "MulIrrep", "Irreps", "IntoIrrep", "IntoIrreps", "SORT_CONVENTIONS", "sort_key"]
 
 # re.ASCII: in a str pattern "\d" matches every Unicode digit ("٣e" would be 3e,
 # and str() would not give the input back).
@@ -343,6 +343,32 @@ class MulIrrep:
     def __lt__(self, other) -> bool:
         other = MulIrrep(other) if not isinstance(other, MulIrrep) else other
         return (self._ir, self._mul) < (other._ir, other._mul)
+
+
+SORT_CONVENTIONS = ("e3nn-jax", "e3nn")
+
+
+def sort_key(convention: str = "e3nn-jax"):
+    """The key function of an irrep order: ``"e3nn-jax"`` or ``"e3nn"`` (see :meth:`Irreps.sort`).
+
+    >>> key = sort_key("e3nn")
+    >>> sorted([Irrep("1e"), Irrep("0e"), Irrep("1o"), Irrep("0o")], key=key)
+    [0o, 0e, 1o, 1e]
+    >>> sorted([Irrep("1e"), Irrep("0e"), Irrep("1o"), Irrep("0o")], key=sort_key())
+    [0e, 0o, 1o, 1e]
+    >>> sort_key("torch")
+    Traceback (most recent call last):
+    ...
+    ValueError: sort convention 'torch' is not supported: expected 'e3nn-jax' (0e, 0o, 1o, 1e, 2e, 2o, ...) or 'e3nn' (0o, 0e, 1o, 1e, 2o, 2e, ...)
+    """
+    if convention == "e3nn-jax":
+        return Irrep._sort_key
+    if convention == "e3nn":
+        return lambda ir: (ir.l, ir.p)
+    raise ValueError(
+        f"sort convention {convention!r} is not supported: expected 'e3nn-jax' (0e, 0o, 1o, 1e, 2e, 2o, ...) "
+        "or 'e3nn' (0o, 0e, 1o, 1e, 2o, 2e, ...)"
+    )
 
 
 class SortResult(NamedTuple):
@@ -812,25 +838,40 @@ class Irreps(tuple):
         """Drop the entries with multiplicity 0, keeping the order."""
         return Irreps([(mul, ir) for mul, ir in self if mul > 0])
 
-    def sort(self) -> SortResult:
+    def sort(self, convention: str = "e3nn-jax") -> SortResult:
         """Stable sort by irrep.
 
         Returns ``(irreps, p, inv)``: ``p[i]`` is the new index of entry ``i``,
-        ``inv[j]`` the old index of new entry ``j``.
+        ``inv[j]`` the old index of new entry ``j``. Equal irreps keep their order.
+
+        ``convention`` picks the order of the two parities at each degree:
+        ``"e3nn-jax"`` (default, e3nn-jax's ``Irreps.sort``) puts the parity
+        ``(-1)^l`` first, ``0e, 0o, 1o, 1e, 2e, 2o, ...``; ``"e3nn"`` (e3nn's
+        ``o3.Irreps.sort``, which compares ``(l, p)``) puts odd first,
+        ``0o, 0e, 1o, 1e, 2o, 2e, ...``. Other values raise ValueError.
 
         >>> Irreps("2e + 1o + 0e").sort()
         SortResult(irreps=1x0e+1x1o+1x2e, p=(2, 1, 0), inv=(2, 1, 0))
+        >>> Irreps("0e + 0o + 2e + 2o").sort().irreps
+        1x0e+1x0o+1x2e+1x2o
+        >>> Irreps("0e + 0o + 2e + 2o").sort(convention="e3nn")
+        SortResult(irreps=1x0o+1x0e+1x2o+1x2e, p=(1, 0, 3, 2), inv=(1, 0, 3, 2))
         """
-        keyed = sorted(range(len(self)), key=lambda i: (self[i].ir, i))
+        key = sort_key(convention)
+        keyed = sorted(range(len(self)), key=lambda i: (key(self[i].ir), i))
         inv = tuple(keyed)
         p = [0] * len(inv)
         for new, old in enumerate(inv):
             p[old] = new
         return SortResult(Irreps([self[i] for i in inv]), tuple(p), inv)
 
-    def regroup(self) -> "Irreps":
-        """Sort, then simplify: each irrep appears once, in sort order."""
-        return self.sort().irreps.simplify()
+    def regroup(self, convention: str = "e3nn-jax") -> "Irreps":
+        """Sort (in ``convention``'s order, see :meth:`sort`), then simplify: each irrep appears once.
+
+        >>> Irreps("0o + 0e + 0o").regroup(), Irreps("0o + 0e + 0o").regroup(convention="e3nn")
+        (1x0e+2x0o, 2x0o+1x0e)
+        """
+        return self.sort(convention).irreps.simplify()
 
     def filter(self, keep=None, *, drop=None, lmax: int | None = None) -> "Irreps":
         """Keep (or drop) the entries whose irrep is listed; optionally cap the degree.

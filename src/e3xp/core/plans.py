@@ -612,17 +612,53 @@ def _fctp_cached(irreps_in1, irreps_in2, irreps_out, irrep_normalization, path_n
     return TensorProductPlan(irreps_in1, irreps_in2, irreps_out, tuple(paths), offset)
 
 
+CHANNELWISE_WEIGHT_ORDERS = ("sorted", "instruction")
+CHANNELWISE_SORTS = ("e3nn-jax", "e3nn", None)
+
+
+def _channelwise_options(weight_order, sort):
+    if not isinstance(weight_order, str) or weight_order not in CHANNELWISE_WEIGHT_ORDERS:
+        raise ValueError(
+            f"weight_order={weight_order!r} is not supported: expected 'sorted' (weight blocks in output "
+            "order, MACE) or 'instruction' (weight blocks in enumeration order, NequIP / e3nn)"
+        )
+    if sort is not None and (not isinstance(sort, str) or sort not in CHANNELWISE_SORTS):
+        raise ValueError(
+            f"sort={sort!r} is not supported: expected 'e3nn-jax' (0e, 0o, 1o, 1e, 2e, 2o, ...), "
+            "'e3nn' (0o, 0e, 1o, 1e, 2o, 2e, ...) or None (outputs in enumeration order)"
+        )
+    return weight_order, sort
+
+
 def channelwise_tensor_product_plan(
-    irreps_in1, irreps_in2, filter_ir_out=None, irrep_normalization="component", path_normalization="element"
+    irreps_in1,
+    irreps_in2,
+    filter_ir_out=None,
+    irrep_normalization="component",
+    path_normalization="element",
+    *,
+    weight_order="sorted",
+    sort="e3nn-jax",
 ) -> TensorProductPlan:
     """Plan of the channelwise ("uvu") tensor product of MACE / NequIP convolutions.
 
-    Enumeration of MACE's ``tp_out_irreps_with_instructions``: for ``i1`` over in1,
-    ``i2`` over in2, ``ir_out`` in ``ir1 x ir2`` kept by ``filter_ir_out`` (all when
-    None), one ``"uvu"`` path with weight block ``(mul1, mul2)`` and output block
-    ``(mul1, ir_out)``. The output blocks are then stably sorted by irrep (not
-    simplified) and, as MACE does, the paths are reordered by their output block,
-    so the flat weights are the ``(mul1, mul2)`` blocks in output order.
+    Enumeration (MACE's ``tp_out_irreps_with_instructions``, NequIP's
+    ``InteractionBlock``): for ``i1`` over in1, ``i2`` over in2, ``ir_out`` in
+    ``ir1 x ir2`` kept by ``filter_ir_out`` (all when None), one ``"uvu"`` path
+    (instruction ``k``) with weight block ``(mul1, mul2)`` and output block
+    ``(mul1, ir_out)``.
+
+    ``sort``: the output blocks are stably sorted by irrep (never simplified) in
+    e3nn-jax's order (``"e3nn-jax"``: 0e, 0o, 1o, 1e, 2e, 2o, ...), e3nn's
+    (``"e3nn"``: 0o, 0e, 1o, 1e, 2o, 2e, ..., ``o3.Irreps.sort``), or kept in
+    enumeration order (None). The orders differ only when both parities of one
+    ``l`` are output.
+
+    ``weight_order``: the ``(mul1, mul2)`` blocks of the flat weights in the order
+    of the output blocks (``"sorted"``, MACE, which sorts its instructions by
+    output) or of the enumeration (``"instruction"``, NequIP / e3nn, which keep
+    their instruction order). With ``sort=None`` both orders are the same.
+
     Coefficients are those of e3nn's ``o3.TensorProduct`` with these instructions:
     ``sqrt(alpha / fan_in)`` with ``fan_in = mul2`` (one path per output block, so
     "element" and "path" agree).
@@ -630,25 +666,34 @@ def channelwise_tensor_product_plan(
     Raises
     ------
     ValueError
-        If no path survives ``filter_ir_out``.
+        If no path survives ``filter_ir_out``; unknown ``weight_order`` or ``sort``.
 
     Examples
     --------
     >>> plan = channelwise_tensor_product_plan("4x0e + 4x1o", "0e + 1o + 2e", "0e + 1o + 2e")
     >>> plan.irreps_out, plan.weight_numel
     (4x0e+4x0e+4x1o+4x1o+4x1o+4x2e+4x2e, 28)
+    >>> channelwise_tensor_product_plan("1e + 1o", "0e", sort="e3nn").irreps_out
+    1x1o+1x1e
+    >>> [p.i_out for p in channelwise_tensor_product_plan("1e + 1o", "0e", sort="e3nn",
+    ...                                                     weight_order="instruction").paths]
+    [1, 0]
     """
+    weight_order, sort = _channelwise_options(weight_order, sort)
     return _channelwise_cached(
         Irreps(irreps_in1),
         Irreps(irreps_in2),
         _filter_key(filter_ir_out),
         _irrep_normalization(irrep_normalization),
         _path_normalization(path_normalization),
+        weight_order,
+        sort,
     )
 
 
 @functools.lru_cache(maxsize=256)
-def _channelwise_cached(irreps_in1, irreps_in2, filter_key, irrep_normalization, path_normalization):
+def _channelwise_cached(irreps_in1, irreps_in2, filter_key, irrep_normalization, path_normalization,
+                        weight_order="sorted", sort="e3nn-jax"):
     raw, out_list = [], []
     for i1, (mul1, ir1) in enumerate(irreps_in1):
         for i2, (_, ir2) in enumerate(irreps_in2):
@@ -663,8 +708,11 @@ def _channelwise_cached(irreps_in1, irreps_in2, filter_key, irrep_normalization,
             "expected at least one output irrep allowed by the selection rule"
         )
     fans = _fan_in_paths(raw, path_normalization, lambda r: irreps_in2[r[1]].mul)
-    irreps_out, perm, _ = Irreps(out_list).sort()
-    order = sorted(range(len(raw)), key=lambda n: perm[raw[n][2]])
+    if sort is None:
+        irreps_out, perm = Irreps(out_list), tuple(range(len(out_list)))
+    else:
+        irreps_out, perm, _ = Irreps(out_list).sort(sort)
+    order = range(len(raw)) if weight_order == "instruction" else sorted(range(len(raw)), key=lambda n: perm[raw[n][2]])
     paths, offset = [], 0
     for n in order:
         i1, i2, k, ir_out = raw[n]

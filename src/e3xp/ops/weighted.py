@@ -20,6 +20,7 @@ from ..core.irreps import Irreps
 from ..core.layer_spec import LayerSpec
 from ..core.plans import (
     TensorProductPlan,
+    _channelwise_options,
     _filter_key,
     _irrep_normalization,
     _path_normalization,
@@ -306,13 +307,35 @@ class FullyConnectedTensorProduct(FrozenLayer):
 class ChannelwiseTensorProduct(FrozenLayer):
     r"""Channelwise weighted tensor product ("uvu"), the convolution of NequIP / MACE.
 
-    Paths are enumerated as MACE does: ``i1`` over ``irreps_in1``, ``i2`` over
-    ``irreps_in2``, ``ir_out`` in ``ir1 x ir2`` kept when allowed by
+    Paths are enumerated as MACE and NequIP do: ``i1`` over ``irreps_in1``, ``i2``
+    over ``irreps_in2``, ``ir_out`` in ``ir1 x ir2`` kept when allowed by
     ``filter_ir_out``. Each path writes ``mul1`` copies of ``ir_out``; channel ``u``
     of the output is ``sum_v W[u, v] (x_u (x) y_v)`` with one weight block
-    ``(mul1, mul2)`` per path. The output blocks are sorted stably by irrep (not
-    simplified). It equals e3nn's ``o3.TensorProduct`` built with those "uvu"
-    instructions; the weights are typically per sample (per edge), from a radial MLP.
+    ``(mul1, mul2)`` per path. The output blocks are stably sorted by irrep (not
+    simplified) unless ``sort=None``. The weights are typically per sample (per
+    edge), from a radial MLP.
+
+    Each combination of options is e3nn's ``o3.TensorProduct(irreps_in1,
+    irreps_in2, irreps_out, instructions)`` (default normalizations) for this
+    recipe: enumerate ``instructions = [(i1, i2, k, "uvu", True)]`` with
+    ``irreps_out = [(mul1, ir_out)]`` in that order, then
+
+    * ``sort="e3nn", weight_order="sorted"``: MACE's
+      ``tp_out_irreps_with_instructions``: ``irreps_out, p, _ =
+      irreps_out.sort()`` (e3nn's sort), ``i_out -> p[i_out]``, and the instructions
+      sorted by their new ``i_out``;
+    * ``sort="e3nn", weight_order="instruction"``: NequIP's ``InteractionBlock``
+      and e3nn's ``Convolution`` (``gate_points_2101``): the same sort and ``i_out
+      -> p[i_out]``, the instructions kept in enumeration order (so are the weights);
+    * ``sort=None`` (either ``weight_order``, they agree): the enumeration as it is,
+      no sort;
+    * ``sort="e3nn-jax"`` (default): as the first two, with e3nn-jax's sort
+      ``0e, 0o, 1o, 1e, 2e, 2o`` instead of e3nn's ``0o, 0e, 1o, 1e, 2o, 2e``. It
+      equals the ``"e3nn"`` recipes exactly when no ``l`` is output with both
+      parities (the usual MACE filter ``0e + 1o + 2e + ...`` is such a case);
+      otherwise the output blocks (and, with ``"sorted"``, the weight blocks) are
+      permuted relative to e3nn's. Default (``"e3nn-jax"``, ``"sorted"``): the
+      behaviour of earlier e3xp versions.
 
     The weights are an input, like the third argument of e3nn's
     ``TensorProduct.forward(x, y, weight)``: ``apply`` takes the flat array, or the
@@ -328,12 +351,17 @@ class ChannelwiseTensorProduct(FrozenLayer):
         the kept irreps (sorted, multiplicity 1).
     irrep_normalization : {"component", "norm"}
     path_normalization : {"element", "path"}
+    weight_order : {"sorted", "instruction"}
+        Order of the ``(mul1, mul2)`` weight blocks: by sorted output block (MACE)
+        or by enumeration (NequIP, e3nn's ``Convolution``).
+    sort : {"e3nn-jax", "e3nn", None}
+        Order of the output blocks (see above).
 
     Raises
     ------
     ValueError
         No path survives ``filter_ir_out``; inputs with other irreps; weights of the
-        wrong shape.
+        wrong shape; an unknown ``weight_order`` or ``sort``.
 
     Examples
     --------
@@ -345,6 +373,14 @@ class ChannelwiseTensorProduct(FrozenLayer):
     >>> y = IrrepsArray(tp.irreps_in2, np.ones((5, 4)))
     >>> tp.apply(np.ones((5, 16)), x, y).shape  # per-edge weights
     (5, 32)
+    >>> ChannelwiseTensorProduct("1o + 1e", "0e + 1o", sort="e3nn").irreps_out  # e3nn: 0o before 0e
+    1x0o+1x0e+1x1o+1x1o+1x1e+1x1e+1x2o+1x2e
+    >>> ChannelwiseTensorProduct("1o + 1e", "0e + 1o", sort=None).irreps_out
+    1x1o+1x0e+1x1e+1x2e+1x1e+1x0o+1x1o+1x2o
+    >>> ChannelwiseTensorProduct("1o", "0e", weight_order="output")
+    Traceback (most recent call last):
+    ...
+    ValueError: weight_order='output' is not supported: expected 'sorted' (weight blocks in output order, MACE) or 'instruction' (weight blocks in enumeration order, NequIP / e3nn)
     """
 
     def __init__(
@@ -354,17 +390,28 @@ class ChannelwiseTensorProduct(FrozenLayer):
         filter_ir_out=None,
         irrep_normalization="component",
         path_normalization="element",
+        weight_order="sorted",
+        sort="e3nn-jax",
     ):
         keep = _filter_key(filter_ir_out)  # canonical: equal filters give equal layers
+        weight_order, sort = _channelwise_options(weight_order, sort)
         self._set(
             irreps_in1=Irreps(irreps_in1),
             irreps_in2=Irreps(irreps_in2),
             filter_ir_out=None if keep is None else Irreps([(1, ir) for ir in keep]),
             irrep_normalization=_irrep_normalization(irrep_normalization),
             path_normalization=_path_normalization(path_normalization),
+            weight_order=weight_order,
+            sort=sort,
         )
         plan = channelwise_tensor_product_plan(
-            self.irreps_in1, self.irreps_in2, self.filter_ir_out, self.irrep_normalization, self.path_normalization
+            self.irreps_in1,
+            self.irreps_in2,
+            self.filter_ir_out,
+            self.irrep_normalization,
+            self.path_normalization,
+            weight_order=weight_order,
+            sort=sort,
         )
         if plan.weight_numel == 0:
             raise ValueError(
@@ -380,6 +427,8 @@ class ChannelwiseTensorProduct(FrozenLayer):
             self.filter_ir_out,
             self.irrep_normalization,
             self.path_normalization,
+            self.weight_order,
+            self.sort,
         )
 
     @property
@@ -395,7 +444,7 @@ class ChannelwiseTensorProduct(FrozenLayer):
 
     @property
     def irreps_out(self) -> Irreps:
-        """Output irreps: ``mul1 x ir_out`` per path, stably sorted, not simplified."""
+        """Output irreps: ``mul1 x ir_out`` per path, stably sorted (``sort``), not simplified."""
         return self.plan.irreps_out
 
     @property
@@ -441,7 +490,9 @@ class ChannelwiseTensorProduct(FrozenLayer):
 
     def __repr__(self) -> str:
         keep = None if self.filter_ir_out is None else str(self.filter_ir_out)
+        opts = "" if self.weight_order == "sorted" else f", weight_order={self.weight_order!r}"
+        opts += "" if self.sort == "e3nn-jax" else f", sort={self.sort!r}"
         return (
             f"ChannelwiseTensorProduct({self.irreps_in1}, {self.irreps_in2}, "
-            f"filter_ir_out={keep!r}) -> {self.irreps_out}"
+            f"filter_ir_out={keep!r}{opts}) -> {self.irreps_out}"
         )

@@ -60,8 +60,11 @@ def tensor_product_path(schedule, shared: bool, graph: bool, compiling: bool) ->
         products without graph: :func:`~.kernels.grouped_forward`),
         ``"fully_connected"`` (eager, shared weights, no graph:
         :func:`~.kernels.fully_connected_forward`), ``"fully_connected_autograd"``
-        (the same with its hand-written gradients, ``FullyConnected``) or
-        ``"graph"`` (:func:`~.autograd.grouped_graph`: everything else).
+        (the same with its hand-written gradients, ``FullyConnected``),
+        ``"plain_graph"`` (compiled, with graph: :func:`~.autograd.grouped_graph`
+        in built-in torch ops only, so that a force (double) backward traced into
+        the compiled function is right) or ``"graph"`` (eager, with graph:
+        :func:`~.autograd.grouped_graph` with its autograd Functions).
 
     Examples
     --------
@@ -70,6 +73,8 @@ def tensor_product_path(schedule, shared: bool, graph: bool, compiling: bool) ->
     >>> schedule, _ = prepare("tp", channelwise_tensor_product_plan("2x0e+1o", "0e+1o"))
     >>> [tensor_product_path(schedule, False, graph, False) for graph in (False, True)]
     ['forward_only', 'graph']
+    >>> [tensor_product_path(schedule, False, graph, True) for graph in (False, True)]
+    ['opaque', 'plain_graph']
     """
     if schedule.grouped is None:
         return "generic"
@@ -77,7 +82,9 @@ def tensor_product_path(schedule, shared: bool, graph: bool, compiling: bool) ->
     forward_only = kinds <= {"grp", "cg"}
     fully_connected = shared and kinds == {"uvw"}
     if compiling:
-        return "opaque" if (forward_only or fully_connected) and not graph else "graph"
+        if graph:
+            return "plain_graph"
+        return "opaque" if forward_only or fully_connected else "plain_graph"
     if forward_only and not graph:
         return "forward_only"
     if fully_connected:
@@ -209,7 +216,7 @@ class TorchBackend(Backend):
             return fully_connected_forward(schedule, consts, x1, x2, weights, batch)
         if path == "fully_connected_autograd":
             return FullyConnected.apply(self, schedule, consts, tuple(batch), x1, x2, weights)
-        return grouped_graph(self, schedule, consts, x1, x2, weights, shared, batch)
+        return grouped_graph(self, schedule, consts, x1, x2, weights, shared, batch, plain=path == "plain_graph")
 
     def _prepared_schedule(self, kind, key):
         from e3xp.core.schedule import prepare

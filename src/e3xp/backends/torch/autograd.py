@@ -171,11 +171,21 @@ def small_lmul(b, a):
     return torch.matmul(b, a)
 
 
-def grouped_graph(backend, schedule, consts, x1, x2, w, shared, batch):
+def grouped_graph(backend, schedule, consts, x1, x2, w, shared, batch, plain=False):
     """The grouped segments of ``schedule`` in differentiable torch calls (autograd to any order, ``torch.compile``).
 
     Runs every segment kind (``"blk"`` ones through the generic executor's
     per-path form).
+
+    ``plain=True`` (what ``torch.compile`` with an autograd graph runs): only
+    built-in torch ops, no autograd Function of this module (``SmallL`` /
+    ``SmallR`` / ``Assemble``), so the whole graph of every derivative order is
+    AOTAutograd's own. A compiled force-training step, which calls
+    ``torch.autograd.grad(E, pos, create_graph=True)`` inside the compiled
+    function, differentiates the backward of each op once more; through the
+    custom Functions, Dynamo's trace gave wrong parameter gradients without an
+    error (max abs 1.2 on a small model, torch 2.13), through built-in ops it
+    gives eager's numbers (``tests/test_compile_forces.py``).
 
     Differences from the standard executor, each measured on CPU:
     ``torch.split`` gives each input one ``SplitBackward`` (a single concatenation
@@ -240,6 +250,7 @@ def grouped_graph(backend, schedule, consts, x1, x2, w, shared, batch):
         for (key, _, _), chunk in zip(lst, torch.split(t, [mul_o for _, _, mul_o in lst], dim=-1)):
             mixed[key] = chunk  # (..., d1, mul_o)
 
+    mm = small_lmul if plain else small_matmul
     # pieces (..., d3, mul) transposed, each written once into the output by Assemble
     pieces, spec, at, k = [], [], 0, 0
 
@@ -263,25 +274,31 @@ def grouped_graph(backend, schedule, consts, x1, x2, w, shared, batch):
                 k += 1
             b_t = b_t[0] if len(b_t) == 1 else torch.cat(b_t, dim=-1)  # (..., d3, K)
             t = t[0] if len(t) == 1 else torch.cat(t, dim=-2)  # (..., K, mul_o)
-            put(small_matmul(b_t, t), seg.d3, seg.mul_o)
+            put(mm(b_t, t), seg.d3, seg.mul_o)
             continue
         mul1, d1, d3 = seg.mul1, seg.d1, seg.d3
         if seg.kind == "cg":
             for j in range(seg.n):
-                put(small_matmul(cg_t(k, d1, d3), x1_t(seg.start1, mul1, d1)), d3, mul1)
+                put(mm(cg_t(k, d1, d3), x1_t(seg.start1, mul1, d1)), d3, mul1)
                 k += 1
             continue
         for j in range(seg.n):
             b_t = cg_t(k, d1, d3)
             wj = ws[w_at[seg.weight_offset + j * mul1]].unsqueeze(-2)  # (..., 1, mul1)
             if seg.weights_first:
-                z_t = small_matmul(b_t, x1_t(seg.start1, mul1, d1) * wj)
+                z_t = mm(b_t, x1_t(seg.start1, mul1, d1) * wj)
             else:
-                z_t = small_matmul(b_t, x1_t(seg.start1, mul1, d1)) * wj
+                z_t = mm(b_t, x1_t(seg.start1, mul1, d1)) * wj
             put(z_t, d3, mul1)
             k += 1
     if not pieces:
         return _finish(backend, Ops, [], batch, x1)
+    if plain:  # Assemble's compiled form, as built-in ops
+        return torch.cat(
+            [p.transpose(-1, -2).broadcast_to(tuple(batch) + (mul, d3)).reshape(tuple(batch) + (mul * d3,))
+             for (_, d3, mul), p in zip(spec, pieces)],
+            dim=-1,
+        )
     return Assemble.apply(tuple(spec) + (at,), tuple(batch), *pieces)
 
 
