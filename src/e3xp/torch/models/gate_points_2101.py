@@ -96,7 +96,7 @@ class Convolution(torch.nn.Module):
                     if ir_out in self.irreps_out:
                         instructions.append((i, j, len(mid), "uvu", True))
                         mid.append((mul, ir_out))
-        irreps_mid, perm = _e3nn_sort(Irreps(mid))
+        irreps_mid, perm, _ = Irreps(mid).sort(convention="e3nn")
         instructions = [(i1, i2, perm[k], mode, w) for i1, i2, k, mode, w in instructions]
         self.tp = TensorProduct(self.irreps_in, self.irreps_edge_attr, irreps_mid, instructions,
                                 internal_weights=False, shared_weights=False)
