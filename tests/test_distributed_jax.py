@@ -1,0 +1,43 @@
+"""Data parallelism on JAX: e3xp operations and the training step under sharding.
+
+JAX reads ``XLA_FLAGS=--xla_force_host_platform_device_count=2`` only when it
+initialises, and the test process has usually initialised it already with one
+CPU device, so every check with 2 virtual devices runs in a fresh subprocess
+(helper scripts next to this file) whose output is asserted here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax not installed")
+
+HERE = Path(__file__).parent
+SRC = HERE.parent / "src"
+
+
+def run_with_devices(args, n_devices: int = 2, timeout: float = 120) -> str:
+    """Run ``python *args`` with ``n_devices`` virtual CPU devices; return its output (asserts exit 0)."""
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={n_devices}").strip()
+    env["JAX_PLATFORMS"] = "cpu"
+    env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    proc = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=timeout)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    return out
+
+
+def test_e3xp_ops_under_jit_sharding_and_shard_map():
+    out = run_with_devices([str(HERE / "_jax_sharding_ops.py")])
+    lines = [line for line in out.splitlines() if line.endswith(("ok", "FAIL"))]
+    # 5 ops x (jit + shard_map) + the gradient + 2 eager device checks
+    assert len(lines) == 13, out
+    assert all(line.endswith("ok") for line in lines), out
+    assert "ALL OK" in out
