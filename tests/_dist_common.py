@@ -1,0 +1,51 @@
+"""Shared by the distributed tests and their subprocess helpers: a tiny dataset and model.
+
+Small Cu-Au clusters of 3 to 7 atoms (different sizes, so padding and the fixed
+per-device capacity are exercised) with EMT energies and forces, and a tiny
+float64 model; everything is deterministic from the seeds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def tiny_graphs(n: int = 13, seed: int = 0, r_max: float = 4.0):
+    from ase import Atoms
+    from ase.calculators.emt import EMT
+
+    from e3xp.train.data import atoms_to_graph
+
+    rng = np.random.default_rng(seed)
+    graphs = []
+    for k in range(n):
+        size = int(rng.integers(3, 8))
+        pos = []
+        while len(pos) < size:
+            p = rng.uniform(-2.2, 2.2, 3)
+            if all(2.2 < np.linalg.norm(p - q) for q in pos) and (not pos or min(np.linalg.norm(p - q) for q in pos) < 3.2):
+                pos.append(p)
+        atoms = Atoms(rng.choice(["Cu", "Au"], size).tolist(), positions=pos)
+        atoms.calc = EMT()
+        graphs.append(atoms_to_graph(atoms, ("Cu", "Au"), r_max, frame=k))
+    return graphs
+
+
+def tiny_config():
+    from e3xp.train.config import ModelConfig
+
+    return ModelConfig(species=("Cu", "Au"), r_max=4.0, num_layers=1, hidden_irreps="4x0e+2x1o", lmax=1,
+                       num_bessel=4, radial_width=8, radial_depth=1, avg_num_neighbors=3.0)
+
+
+def max_rel_diff(a: dict, b: dict) -> float:
+    """Largest ``max|a - b| / max|b|`` over the leaves of two flat parameter dicts."""
+    assert sorted(a) == sorted(b)
+    return max(float(np.abs(np.asarray(a[k]) - np.asarray(b[k])).max() / np.abs(np.asarray(b[k])).max())
+               for k in a)
+
+
+def global_batches(n: int, batch_size: int, epochs: int):
+    from e3xp.train.data import batch_order
+
+    return [b for epoch in range(epochs) for b in batch_order(n, batch_size, seed=0, epoch=epoch)]
