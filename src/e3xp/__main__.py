@@ -8,6 +8,9 @@ status is 0 only when every row passes.
 
 ``demo`` is a short tour: irreps algebra, a Clebsch-Gordan coefficient, a Wigner D
 check, the seed example on every installed backend, then ``validate``.
+
+``train`` trains an equivariant interatomic potential on torch or JAX, and
+``train-demo`` runs a short training on both (see :mod:`e3xp.train.cli`).
 """
 
 from __future__ import annotations
@@ -131,7 +134,14 @@ def main(argv=None) -> int:
     )
     p_val.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     sub.add_parser("demo", help="a short tour, then validate")
+    from .train.cli import add_parsers as _add_train_parsers  # imports no framework
+
+    _add_train_parsers(sub)
     args = parser.parse_args(argv)
+    if args.command in ("train", "train-demo"):
+        from .train.cli import run as _run_train
+
+        return _run_train(args)
     if args.command == "validate":
         backends = [b.strip() for b in args.backends.split(",") if b.strip()] if args.backends else None
         return validate(backends, args.dtype)

@@ -246,8 +246,8 @@ def params_to_numpy(params: dict) -> dict:
     """Any framework's parameter tree back to NumPy (float64 kept as stored)."""
 
     def conv(a):
-        if hasattr(a, "detach"):
-            a = a.detach().cpu()
+        if hasattr(a, "detach"):  # torch
+            return a.detach().cpu().numpy().copy()
         return np.array(a)
 
     return tree_map(conv, params)
