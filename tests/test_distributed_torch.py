@@ -180,6 +180,11 @@ def test_train_objects_pickle():
         for name in ("linear_up", "tp", "linear_down", "self_interaction"):
             assert pickle.loads(pickle.dumps(layer[name])) == layer[name]
     assert copy.deepcopy(pot.readout) == pot.readout
+    # the whole potential too (poly_envelope returned a local closure, which did not pickle)
+    back_pot = pickle.loads(pickle.dumps(pot))
+    assert back_pot.envelope == pot.envelope and back_pot.layers[0]["tp"] == pot.layers[0]["tp"]
+    r = np.linspace(0.0, 5.0, 11)
+    assert np.array_equal(back_pot.envelope(r), pot.envelope(r))
     mod = TorchPotential(cfg, seed=0)
     back = pickle.loads(pickle.dumps(mod))
     for (n1, p1), (n2, p2) in zip(mod.named_parameters(), back.named_parameters()):
