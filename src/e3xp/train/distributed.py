@@ -44,6 +44,8 @@ import numpy as np
 from .data import collate, round_up
 
 __all__ = [
+    "setup",
+    "DataParallel",
     "per_device_batch",
     "shard_of",
     "GlobalBatcher",
@@ -266,7 +268,8 @@ def _torch_trainer_class():
         """
 
         def __init__(self, config, params, *, context: TorchContext, **kwargs):
-            kwargs.setdefault("device", context.device)
+            if kwargs.get("device") is None or context.distributed:
+                kwargs["device"] = context.device  # each rank its own device (cuda:LOCAL_RANK)
             super().__init__(config, params, **kwargs)
             self.context = context
             if context.distributed:
@@ -409,21 +412,34 @@ def _jax_trainer_class():
 
             self._sharded_step = jax.jit(step, donate_argnums=(0, 1))
 
-        def stack(self, shards: list):
-            """W per-device NumPy batches -> dict of (W, ...) arrays sharded over ``"data"``."""
-            if len(shards) != self.world_size:
+        def stack(self, shards):
+            """Per-device NumPy batches -> dict of (W, ...) arrays sharded over ``"data"``.
+
+            ``shards`` is the list of the W batches, or a function ``rank -> batch``:
+            then only the ranks whose device belongs to this process are collated
+            (multi-host: each host builds its own devices' blocks).
+            """
+            get = shards if callable(shards) else shards.__getitem__
+            if not callable(shards) and len(shards) != self.world_size:
                 raise ValueError(f"{len(shards)} shards for a mesh of {self.world_size} devices")
+            me = jax.process_index()
+            local = {r: get(r) for r, d in enumerate(self.mesh.devices.flat) if d.process_index == me}
+            first = next(iter(local.values()))
             out = {}
-            for k in shards[0]:
-                a = np.stack([np.asarray(s[k]) for s in shards])
-                a = a.astype(self.dtype if a.dtype.kind == "f" else np.int32)
-                out[k] = jax.device_put(a, self.batch_sharding)
+            for k, v in first.items():
+                dt = self.dtype if np.asarray(v).dtype.kind == "f" else np.int32
+                blocks = {r: np.asarray(b[k], dtype=dt)[None] for r, b in local.items()}
+                shape = (self.world_size,) + blocks[next(iter(blocks))].shape[1:]
+                out[k] = jax.make_array_from_callback(shape, self.batch_sharding,
+                                                      lambda index, blocks=blocks: blocks[index[0].start or 0])
             return out
 
         def step(self, shards, counts=None) -> float:
             if isinstance(shards, dict):  # a single batch = the global batch on a 1-device mesh
                 shards = [shards]
             if counts is None:
+                if callable(shards):
+                    raise ValueError("step(function of rank) needs the global counts")
                 counts = (sum(float(s["graph_mask"].sum()) for s in shards),
                           sum(float(s["node_mask"].sum()) for s in shards))
             batch = self.stack(shards)
@@ -438,3 +454,92 @@ def _jax_trainer_class():
             return self._sharded_step._cache_size()
 
     return ShardedJaxTrainer
+
+
+# ============================================================================ the loop's hooks
+class DataParallel:
+    """What :func:`e3xp.train.loop.train` needs to run on several devices (from :func:`setup`).
+
+    Attributes
+    ----------
+    backend : "torch" or "jax"
+    world_size : int
+        Devices that share each global batch.
+    is_main : bool
+        This process writes checkpoints, plots and ``metrics.json`` (torch rank 0;
+        JAX process 0).
+    batcher : GlobalBatcher
+    """
+
+    def __init__(self, backend, world_size, is_main, batcher, context=None, mesh=None):
+        self.backend, self.world_size, self.is_main = backend, world_size, is_main
+        self.batcher, self.context, self.mesh = batcher, context, mesh
+
+    def make_trainer(self, config, params, **kwargs):
+        if self.backend == "torch":
+            return _torch_trainer_class()(config, params, context=self.context, **kwargs)
+        kwargs.pop("device", None)  # the mesh decides
+        return _jax_trainer_class()(config, params, mesh=self.mesh, **kwargs)
+
+    def step(self, trainer, indices) -> float:
+        """One optimizer step on the global batch ``indices``; returns the global loss."""
+        counts = self.batcher.counts(indices)
+        if self.backend == "torch":
+            return trainer.step(self.batcher.shard(indices, self.context.rank), counts)
+        return trainer.step(lambda rank: self.batcher.shard(indices, rank), counts)
+
+    def describe(self) -> str:
+        b = self.batcher
+        return (f"data parallel: {self.world_size} {self.backend} devices, global batch {b.global_batch} "
+                f"= {b.per_device} per device (padded with empty graphs), capacity {b.n_nodes} atoms / "
+                f"{b.n_edges} edges per device")
+
+    def shutdown(self):
+        if self.context is not None:
+            self.context.shutdown()
+
+
+def setup(options, graphs, n_species: int, r_max: float):
+    """The :class:`DataParallel` for the options, or None for the plain single-device path.
+
+    torch: active when launched by ``torchrun`` with ``WORLD_SIZE > 1``;
+    ``--devices``, when given, must equal ``WORLD_SIZE``. JAX: active when
+    ``--devices N`` > 1 or when ``E3XP_COORDINATOR`` asks for multi-host
+    (:func:`initialize_jax_distributed`; the mesh then spans every host's devices).
+
+    Raises
+    ------
+    ValueError
+        ``--devices`` larger than the devices available or not matching
+        ``torchrun``, ``--devices 2`` on torch without ``torchrun``, a batch smaller
+        than the number of devices.
+    """
+    devices = getattr(options, "devices", None)
+    if devices is not None and devices < 1:
+        raise ValueError(f"--devices must be >= 1, got {devices}")
+    if options.backend == "torch":
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if devices is not None and devices != world:
+            if world == 1:
+                raise ValueError(
+                    f"--devices {devices} on torch: start one process per device with "
+                    f"torchrun --nproc_per_node {devices} -m e3xp train --backend torch ...")
+            raise ValueError(f"--devices {devices} but torchrun started {world} processes (WORLD_SIZE)")
+        if world == 1:
+            return None
+        batcher = GlobalBatcher(graphs, n_species, r_max, options.batch_size, world_size=world)  # checks B >= W
+        ctx = init_torch_distributed(options.device)
+        return DataParallel("torch", world, ctx.is_main, batcher, context=ctx)
+    if options.backend == "jax":
+        multi_host = bool(os.environ.get("E3XP_COORDINATOR"))
+        if (devices is None or devices == 1) and not multi_host:
+            return None
+        import jax
+
+        if multi_host:
+            initialize_jax_distributed()
+        mesh = make_mesh(devices, platform=options.device)
+        world = mesh.devices.size
+        batcher = GlobalBatcher(graphs, n_species, r_max, options.batch_size, world_size=world)
+        return DataParallel("jax", world, jax.process_index() == 0, batcher, mesh=mesh)
+    raise ValueError(f"unknown backend {options.backend!r}")
