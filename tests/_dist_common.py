@@ -49,3 +49,42 @@ def global_batches(n: int, batch_size: int, epochs: int):
     from e3xp.train.data import batch_order
 
     return [b for epoch in range(epochs) for b in batch_order(n, batch_size, seed=0, epoch=epoch)]
+
+
+def write_tiny_dataset(path, n: int = 16, seed: int = 0):
+    """The clusters of :func:`tiny_graphs` as an extxyz file (energies and forces stored)."""
+    import ase.io
+    from ase import Atoms
+    from ase.calculators.emt import EMT
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    rng = np.random.default_rng(seed)
+    frames = []
+    for _ in range(n):
+        size = int(rng.integers(3, 8))
+        pos = []
+        while len(pos) < size:
+            p = rng.uniform(-2.2, 2.2, 3)
+            if all(2.2 < np.linalg.norm(p - q) for q in pos) and (not pos or min(np.linalg.norm(p - q) for q in pos) < 3.2):
+                pos.append(p)
+        atoms = Atoms(rng.choice(["Cu", "Au"], size).tolist(), positions=pos)
+        atoms.calc = EMT()
+        e, f = atoms.get_potential_energy(), atoms.get_forces()
+        atoms.calc = SinglePointCalculator(atoms, energy=e, forces=f)
+        frames.append(atoms)
+    ase.io.write(str(path), frames, format="extxyz")
+    return str(path)
+
+
+# the command line both CLI tests train with: 16 frames -> 12 train, batches 5, 5, 2 per epoch
+CLI_ARGS = ["--epochs", "2", "--batch-size", "5", "--dtype", "float64", "--channels", "4", "--layers", "1",
+            "--lmax", "1", "--quiet"]
+
+
+def checkpoint_diff(a, b) -> float:
+    from e3xp.train.checkpoint import load_checkpoint
+    from e3xp.train.model import flatten_tree
+
+    ca, cb = load_checkpoint(a), load_checkpoint(b)
+    assert ca.step == cb.step
+    return max_rel_diff(flatten_tree(ca.params), flatten_tree(cb.params))

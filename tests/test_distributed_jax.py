@@ -20,6 +20,7 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason=
 
 HERE = Path(__file__).parent
 SRC = HERE.parent / "src"
+sys.path.insert(0, str(HERE))
 
 
 def run_with_devices(args, n_devices: int = 2, timeout: float = 120) -> str:
@@ -71,3 +72,49 @@ def test_sharded_training_equals_single_device_and_compiles_once():
     assert r["control_padding_counted_rel_diff"] > 1e-6
     assert "--devices 3 but JAX sees 2 cpu device(s)" in r["mesh3_error"]
     assert "xla_force_host_platform_device_count=3" in r["mesh3_error"]
+
+
+CLI_SCRIPT = r"""
+import json, os, sys
+sys.path.insert(0, {tests!r})
+from _dist_common import CLI_ARGS, checkpoint_diff, write_tiny_dataset
+from e3xp.__main__ import main
+tmp = {tmp!r}
+data = write_tiny_dataset(os.path.join(tmp, "tiny.extxyz"))
+for n in (2, 1):
+    assert main(["train", "--backend", "jax", "--devices", str(n), "--data", data,
+                 "--out", os.path.join(tmp, f"d{{n}}"), *CLI_ARGS]) == 0
+m = json.load(open(os.path.join(tmp, "d2", "metrics.json")))
+print("RESULT " + json.dumps({{"diff": checkpoint_diff(os.path.join(tmp, "d2", "checkpoint.npz"),
+                                                    os.path.join(tmp, "d1", "checkpoint.npz")),
+                              "devices": m["devices"], "steps": m["steps"]}}))
+"""
+
+
+@pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in ("flax", "optax", "ase")),
+                    reason="needs flax, optax and ase")
+def test_cli_train_devices_2_equals_devices_1(tmp_path):
+    """``python -m e3xp train --backend jax --devices 2`` trains the model of ``--devices 1``."""
+    script = CLI_SCRIPT.format(tests=str(HERE), tmp=str(tmp_path))
+    out = run_with_devices(["-c", script], timeout=300)
+    r = _result(out)
+    assert "data parallel: 2 jax devices, global batch 5 = 3 per device" in out
+    assert r["devices"] == 2 and r["steps"] == 6
+    assert r["diff"] <= 1e-10, r
+
+
+@pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in ("flax", "optax", "ase")),
+                    reason="needs flax, optax and ase")
+def test_cli_devices_errors(tmp_path):
+    import jax
+
+    from _dist_common import CLI_ARGS, write_tiny_dataset
+    from e3xp.__main__ import main
+
+    data = write_tiny_dataset(tmp_path / "tiny.extxyz")
+    n = len(jax.devices())
+    with pytest.raises(ValueError, match=f"--devices {n + 1} but JAX sees {n}"):
+        main(["train", "--backend", "jax", "--devices", str(n + 1), "--data", data, "--out", str(tmp_path / "o"),
+              *CLI_ARGS])
+    with pytest.raises(ValueError, match="--devices must be >= 1"):
+        main(["train", "--backend", "jax", "--devices", "0", "--data", data, "--out", str(tmp_path / "o"), *CLI_ARGS])

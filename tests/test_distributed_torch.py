@@ -191,3 +191,57 @@ def test_train_objects_pickle():
         assert n1 == n2 and torch.equal(p1, p2)
     # the module holds only parameters: no buffers or hidden state for DDP to broadcast
     assert list(mod.buffers()) == []
+
+
+# ---------------------------------------------------------------------------- the command line
+@needs_torch
+@needs_ase
+def test_cli_torchrun_2_processes_equals_1(tmp_path):
+    """``torchrun --nproc_per_node 2 -m e3xp train --backend torch`` trains the one-process model."""
+    import socket
+    import shutil
+
+    from _dist_common import CLI_ARGS, checkpoint_diff, write_tiny_dataset
+    from e3xp.__main__ import main
+
+    data = write_tiny_dataset(tmp_path / "tiny.extxyz")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or shutil.which("torchrun")
+    cmd = ([torchrun] if torchrun else [sys.executable, "-m", "torch.distributed.run"]) + [
+        "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(port),
+        "-m", "e3xp", "train", "--backend", "torch", "--devices", "2", "--data", data,
+        "--out", str(tmp_path / "d2"), *CLI_ARGS]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    # rank 0 alone prints the table (and writes): one table in the output
+    assert out.count("data parallel: 2 torch devices, global batch 5 = 3 per device") == 1, out
+    assert out.count("seconds per epoch") == 1, out
+    assert main(["train", "--backend", "torch", "--data", data, "--out", str(tmp_path / "d1"), *CLI_ARGS]) == 0
+    m = json.load(open(tmp_path / "d2" / "metrics.json"))
+    assert m["devices"] == 2 and m["steps"] == 6
+    assert checkpoint_diff(tmp_path / "d2" / "checkpoint.npz", tmp_path / "d1" / "checkpoint.npz") <= 1e-10
+
+
+@needs_torch
+@needs_ase
+def test_cli_torch_devices_errors(tmp_path, monkeypatch):
+    from _dist_common import CLI_ARGS, write_tiny_dataset
+    from e3xp.__main__ import main
+
+    for var in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(var, raising=False)
+    data = write_tiny_dataset(tmp_path / "tiny.extxyz")
+    args = ["train", "--backend", "torch", "--data", data, "--out", str(tmp_path / "o"), *CLI_ARGS]
+    with pytest.raises(ValueError, match="torchrun --nproc_per_node 2 -m e3xp train"):
+        main(args + ["--devices", "2"])
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    with pytest.raises(ValueError, match=r"--devices 2 but torchrun started 4 processes"):
+        main(args + ["--devices", "2"])
+    # a global batch smaller than the processes: refused before joining the process group
+    with pytest.raises(ValueError, match=r"--batch-size 3 is smaller than the number of devices \(4\)"):
+        main(args + ["--batch-size", "3"])
