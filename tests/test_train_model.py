@@ -15,6 +15,9 @@ def _config():
     return tiny_config(graphs(2), num_layers=2, lmax=2)
 
 
+_JAX_FORCES = {}
+
+
 def _energy_forces(backend, params, batch, cfg):
     """NumPy (energy, forces) of a padded batch on ``backend`` (forces by autodiff)."""
     if backend == "torch":
@@ -27,14 +30,17 @@ def _energy_forces(backend, params, batch, cfg):
 
         from e3xp.train.jax_backend import batch_to_jax
 
-        b = batch_to_jax(batch)
-        pj = model.params_to_backend(params, "jax")
+        if cfg not in _JAX_FORCES:  # jitted once per config (op-by-op JAX is minutes here)
 
-        def total(pos):
-            e = model.energy(pj, {**b, "positions": pos}, cfg)
-            return e.sum(), e
+            def forces(p, b):
+                def total(pos):
+                    e = model.energy(p, {**b, "positions": pos}, cfg)
+                    return e.sum(), e
 
-        g, e = jax.grad(total, has_aux=True)(b["positions"])
+                return jax.grad(total, has_aux=True)(b["positions"])
+
+            _JAX_FORCES[cfg] = jax.jit(forces)
+        g, e = _JAX_FORCES[cfg](model.params_to_backend(params, "jax"), batch_to_jax(batch))
         return np.asarray(e), -np.asarray(g)
     return model.energy(params, batch, cfg), None
 
