@@ -29,8 +29,6 @@ import sys
 import tempfile
 import time
 
-import numpy as np
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.join(os.path.dirname(HERE), "src")
 
@@ -175,7 +173,6 @@ def main():
     w = max(len(k) for k in results)
     for k, sec in results.items():
         print(f"  {k:<{w}}  {o.steps * o.batch_size / sec:8.1f} structures/s  ({sec / o.steps * 1e3:7.1f} ms/step)")
-
 
 
 if __name__ == "__main__":

@@ -88,3 +88,13 @@ def checkpoint_diff(a, b) -> float:
     ca, cb = load_checkpoint(a), load_checkpoint(b)
     assert ca.step == cb.step
     return max_rel_diff(flatten_tree(ca.params), flatten_tree(cb.params))
+
+
+def change_from_init(path) -> float:
+    """Largest relative change of a checkpoint's parameters from their initial values."""
+    from e3xp.train.checkpoint import load_checkpoint
+    from e3xp.train.model import flatten_tree, init_params
+
+    ck = load_checkpoint(path)
+    seed = ck.meta.get("options", {}).get("seed", 0)
+    return max_rel_diff(flatten_tree(ck.params), flatten_tree(init_params(ck.config, seed)))

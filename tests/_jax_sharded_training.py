@@ -8,6 +8,13 @@ once with the plain single-device :class:`JaxTrainer` on each whole global batch
 on a 1-device mesh. Prints one JSON line: the largest relative parameter
 differences after 3 steps and after all 6, the losses, and the number of
 compilations of the sharded step.
+
+Run as a script (``python _jax_sharded_training.py TMPDIR``) it also runs, in the
+same process (one JAX start-up for all): first the operation checks of
+``_jax_sharding_ops.py``, then the training comparison above (``RESULT`` line),
+then ``python -m e3xp train --backend jax --devices 2`` and ``--devices 1`` on a
+tiny extxyz file in TMPDIR (``CLI`` line: the checkpoints' largest relative
+parameter difference and both loss histories).
 """
 
 from __future__ import annotations
@@ -16,24 +23,22 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(__file__))
-
-import jax  # noqa: E402
-
-jax.config.update("jax_enable_x64", True)
-
-import numpy as np  # noqa: E402
-
-from _dist_common import global_batches, max_rel_diff, tiny_config, tiny_graphs  # noqa: E402
-from e3xp.train import distributed as D  # noqa: E402
-from e3xp.train.data import collate  # noqa: E402
-from e3xp.train.jax_backend import JaxTrainer  # noqa: E402
-from e3xp.train.model import flatten_tree, init_params  # noqa: E402
-
 BATCH, EPOCHS, K = 5, 2, 3
 
 
 def main():
+    # imports here, not at module level: pytest's --doctest-modules imports this file too,
+    # and jax_enable_x64 is process-wide
+    sys.path.insert(0, os.path.dirname(__file__))
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    from _dist_common import global_batches, max_rel_diff, tiny_config, tiny_graphs
+    from e3xp.train import distributed as D
+    from e3xp.train.data import collate
+    from e3xp.train.jax_backend import JaxTrainer
+    from e3xp.train.model import flatten_tree, init_params
+
     assert len(jax.devices()) == 2
     cfg, graphs = tiny_config(), tiny_graphs()
     params = init_params(cfg, seed=0)
@@ -82,5 +87,29 @@ def main():
     print("RESULT " + json.dumps(out))
 
 
+def cli(tmp):
+    from _dist_common import CLI_ARGS, change_from_init, checkpoint_diff, write_tiny_dataset
+    from e3xp.__main__ import main as e3xp_main
+
+    data = write_tiny_dataset(os.path.join(tmp, "tiny.extxyz"))
+    for n in (2, 1):
+        assert e3xp_main(["train", "--backend", "jax", "--devices", str(n), "--data", data,
+                          "--out", os.path.join(tmp, f"d{n}"), *CLI_ARGS]) == 0
+    m2, m1 = (json.load(open(os.path.join(tmp, f"d{n}", "metrics.json"))) for n in (2, 1))
+    print("CLI " + json.dumps({
+        "diff": checkpoint_diff(os.path.join(tmp, "d2", "checkpoint.npz"), os.path.join(tmp, "d1", "checkpoint.npz")),
+        "change_from_init": change_from_init(os.path.join(tmp, "d1", "checkpoint.npz")),
+        "devices": [m2["devices"], m1["devices"]],
+        "steps": [m2["steps"], m1["steps"]],
+        "losses": [[h["loss"] for h in m["history"]] for m in (m2, m1)],
+    }))
+
+
 if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import _jax_sharding_ops
+
+    ops_status = _jax_sharding_ops.main()
     main()
+    cli(sys.argv[1])
+    sys.exit(ops_status)

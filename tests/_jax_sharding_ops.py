@@ -24,22 +24,21 @@ from __future__ import annotations
 import os
 import sys
 
-assert "--xla_force_host_platform_device_count=2" in os.environ.get("XLA_FLAGS", ""), "run me with XLA_FLAGS set"
-
-import jax  # noqa: E402
-
-jax.config.update("jax_enable_x64", True)
-
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P  # noqa: E402
-
-import e3xp  # noqa: E402
-
 TOL = 1e-12
 
 
 def main() -> int:
+    # everything here, not at import: pytest's --doctest-modules imports this file too
+    assert "--xla_force_host_platform_device_count=2" in os.environ.get("XLA_FLAGS", ""), "run me with XLA_FLAGS set"
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+    import numpy as np
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+    import e3xp
+
     devices = jax.devices()
     assert len(devices) == 2, devices
     mesh = Mesh(np.array(devices), ("data",))

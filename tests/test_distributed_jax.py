@@ -2,8 +2,9 @@
 
 JAX reads ``XLA_FLAGS=--xla_force_host_platform_device_count=2`` only when it
 initialises, and the test process has usually initialised it already with one
-CPU device, so every check with 2 virtual devices runs in a fresh subprocess
-(helper scripts next to this file) whose output is asserted here.
+CPU device, so every check with 2 virtual devices runs in one fresh subprocess
+(``_jax_sharded_training.py``, which also runs ``_jax_sharding_ops.py``), started
+once per module; the tests below assert its output.
 """
 
 from __future__ import annotations
@@ -35,8 +36,30 @@ def run_with_devices(args, n_devices: int = 2, timeout: float = 120) -> str:
     return out
 
 
-def test_e3xp_ops_under_jit_sharding_and_shard_map():
-    out = run_with_devices([str(HERE / "_jax_sharding_ops.py")])
+needs_train = pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in ("flax", "optax", "ase")),
+                                 reason="needs flax, optax and ase")
+
+
+@pytest.fixture(scope="module")
+def two_devices(tmp_path_factory):
+    """The output of the 2-virtual-device subprocess (ops checks, training, CLI)."""
+    if any(importlib.util.find_spec(m) is None for m in ("flax", "optax", "ase")):
+        # without the train extras, only the operation checks run
+        return run_with_devices([str(HERE / "_jax_sharding_ops.py")])
+    return run_with_devices([str(HERE / "_jax_sharded_training.py"), str(tmp_path_factory.mktemp("cli"))],
+                            timeout=600)
+
+
+def _line(out: str, tag: str) -> dict:
+    import json
+
+    line = [x for x in out.splitlines() if x.startswith(tag + " ")]
+    assert len(line) == 1, out
+    return json.loads(line[0][len(tag) + 1:])
+
+
+def test_e3xp_ops_under_jit_sharding_and_shard_map(two_devices):
+    out = two_devices
     lines = [line for line in out.splitlines() if line.endswith(("ok", "FAIL"))]
     # 5 ops x (jit + shard_map) + the gradient + 2 eager device checks
     assert len(lines) == 13, out
@@ -44,18 +67,9 @@ def test_e3xp_ops_under_jit_sharding_and_shard_map():
     assert "ALL OK" in out
 
 
-def _result(out: str) -> dict:
-    import json
-
-    line = [x for x in out.splitlines() if x.startswith("RESULT ")]
-    assert len(line) == 1, out
-    return json.loads(line[0][len("RESULT "):])
-
-
-@pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in ("flax", "optax", "ase")),
-                    reason="needs flax, optax and ase")
-def test_sharded_training_equals_single_device_and_compiles_once():
-    r = _result(run_with_devices([str(HERE / "_jax_sharded_training.py")], timeout=300))
+@needs_train
+def test_sharded_training_equals_single_device_and_compiles_once(two_devices):
+    r = _line(two_devices, "RESULT")
     assert r["batches"] == [5, 5, 3, 5, 5, 3]  # odd global batch, partial last batch, 2 epochs
     for n_dev in ("dev2", "dev1"):
         d = r[n_dev]
@@ -74,37 +88,18 @@ def test_sharded_training_equals_single_device_and_compiles_once():
     assert "xla_force_host_platform_device_count=3" in r["mesh3_error"]
 
 
-CLI_SCRIPT = r"""
-import json, os, sys
-sys.path.insert(0, {tests!r})
-from _dist_common import CLI_ARGS, checkpoint_diff, write_tiny_dataset
-from e3xp.__main__ import main
-tmp = {tmp!r}
-data = write_tiny_dataset(os.path.join(tmp, "tiny.extxyz"))
-for n in (2, 1):
-    assert main(["train", "--backend", "jax", "--devices", str(n), "--data", data,
-                 "--out", os.path.join(tmp, f"d{{n}}"), *CLI_ARGS]) == 0
-m = json.load(open(os.path.join(tmp, "d2", "metrics.json")))
-print("RESULT " + json.dumps({{"diff": checkpoint_diff(os.path.join(tmp, "d2", "checkpoint.npz"),
-                                                    os.path.join(tmp, "d1", "checkpoint.npz")),
-                              "devices": m["devices"], "steps": m["steps"]}}))
-"""
-
-
-@pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in ("flax", "optax", "ase")),
-                    reason="needs flax, optax and ase")
-def test_cli_train_devices_2_equals_devices_1(tmp_path):
+@needs_train
+def test_cli_train_devices_2_equals_devices_1(two_devices):
     """``python -m e3xp train --backend jax --devices 2`` trains the model of ``--devices 1``."""
-    script = CLI_SCRIPT.format(tests=str(HERE), tmp=str(tmp_path))
-    out = run_with_devices(["-c", script], timeout=300)
-    r = _result(out)
-    assert "data parallel: 2 jax devices, global batch 5 = 3 per device" in out
-    assert r["devices"] == 2 and r["steps"] == 6
-    assert r["diff"] <= 1e-10, r
+    r = _line(two_devices, "CLI")
+    assert "data parallel: 2 jax devices, global batch 5 = 3 per device" in two_devices
+    assert r["devices"] == [2, 1] and r["steps"] == [6, 6]
+    assert r["change_from_init"] > 1e-3 and r["diff"] <= 1e-10, r
+    l2, l1 = r["losses"]
+    assert max(abs(a - b) / abs(b) for a, b in zip(l2, l1)) <= 1e-10, r
 
 
-@pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in ("flax", "optax", "ase")),
-                    reason="needs flax, optax and ase")
+@needs_train
 def test_cli_devices_errors(tmp_path):
     import jax
 
