@@ -20,7 +20,7 @@ __all__ = ["add_parsers", "run", "DEMO"]
 
 # small enough for ~1 minute per backend on 2 CPU cores, large enough that the test
 # force MAE ends well below the zero-force baseline
-DEMO = dict(epochs=3, batch_size=4, lr=1e-2, channels=8, layers=2, lmax=1, r_max=4.0,
+DEMO = dict(epochs=2, max_steps=80, batch_size=4, lr=1e-2, channels=8, layers=2, lmax=1, r_max=4.0,
             num_bessel=6, radial_width=16, n_frames=300, dtype="float32")
 
 
