@@ -40,14 +40,17 @@ needs_train = pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m i
                                  reason="needs flax, optax and ase")
 
 
+CLI_DIR = {}
+
+
 @pytest.fixture(scope="module")
 def two_devices(tmp_path_factory):
     """The output of the 2-virtual-device subprocess (ops checks, training, CLI)."""
     if any(importlib.util.find_spec(m) is None for m in ("flax", "optax", "ase")):
         # without the train extras, only the operation checks run
         return run_with_devices([str(HERE / "_jax_sharding_ops.py")])
-    return run_with_devices([str(HERE / "_jax_sharded_training.py"), str(tmp_path_factory.mktemp("cli"))],
-                            timeout=600)
+    CLI_DIR["path"] = tmp = tmp_path_factory.mktemp("cli")
+    return run_with_devices([str(HERE / "_jax_sharded_training.py"), str(tmp)], timeout=600)
 
 
 def _line(out: str, tag: str) -> dict:
@@ -84,6 +87,7 @@ def test_sharded_training_equals_single_device_and_compiles_once(two_devices):
     assert r["dev2"]["per_device"] == 3 and r["dev1"]["per_device"] == 5
     # the comparison can fail: a wrong normalisation gives a visible difference
     assert r["control_padding_counted_rel_diff"] > 1e-6
+    assert r["dev2"]["compilations_after_control"] == 1  # other counts, same compiled step
     assert "--devices 3 but JAX sees 2 cpu device(s)" in r["mesh3_error"]
     assert "xla_force_host_platform_device_count=3" in r["mesh3_error"]
 
@@ -113,3 +117,32 @@ def test_cli_devices_errors(tmp_path):
               *CLI_ARGS])
     with pytest.raises(ValueError, match="--devices must be >= 1"):
         main(["train", "--backend", "jax", "--devices", "0", "--data", data, "--out", str(tmp_path / "o"), *CLI_ARGS])
+
+
+@needs_train
+def test_cli_two_processes_jax_distributed_equal_one_device(two_devices, tmp_path):
+    """Multi-host JAX, tried on one machine: 2 processes x 1 CPU device joined by
+    ``jax.distributed.initialize`` (gloo collectives), each collating only its own
+    device's batch, train the ``--devices 1`` model; process 1 writes and prints nothing."""
+    import socket
+
+    from _dist_common import CLI_ARGS, checkpoint_diff
+
+    tmp = CLI_DIR["path"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    procs = []
+    for pid in (0, 1):
+        env = dict(os.environ, JAX_PLATFORMS="cpu", JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo",
+                   E3XP_COORDINATOR=f"127.0.0.1:{port}", E3XP_NUM_PROCESSES="2", E3XP_PROCESS_ID=str(pid))
+        env.pop("XLA_FLAGS", None)
+        env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        cmd = [sys.executable, "-m", "e3xp", "train", "--backend", "jax", "--data", str(tmp / "tiny.extxyz"),
+               "--out", str(tmp_path / "mh"), *CLI_ARGS]
+        procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert "data parallel: 2 jax devices, global batch 5 = 3 per device" in outs[0]
+    assert "seconds per epoch" in outs[0] and "seconds per epoch" not in outs[1]
+    assert checkpoint_diff(tmp_path / "mh" / "checkpoint.npz", tmp / "d1" / "checkpoint.npz") <= 1e-10
