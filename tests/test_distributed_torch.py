@@ -207,6 +207,10 @@ def test_cli_torchrun_2_processes_equals_1(tmp_path):
     assert max(abs(a - b) / abs(b) for a, b in zip(l2, l1)) <= 1e-10
     # the parameters moved, and equal one-process training to float64 rounding
     assert change_from_init(tmp_path / "d1" / "checkpoint.npz") > 1e-3
+    # test metrics: each rank evaluated part of the test set, the errors reduced over ranks
+    assert m2["test"]["n_frames"] == m1["test"]["n_frames"] == 2
+    for key in ("energy_mae_per_atom", "force_mae", "force_rmse"):
+        assert abs(m2["test"][key] - m1["test"][key]) <= 1e-10 * abs(m1["test"][key]), key
     assert checkpoint_diff(tmp_path / "d2" / "checkpoint.npz", tmp_path / "d1" / "checkpoint.npz") <= 1e-10
 
 

@@ -488,6 +488,39 @@ class DataParallel:
             return trainer.step(self.batcher.shard(indices, self.context.rank), counts)
         return trainer.step(lambda rank: self.batcher.shard(indices, rank), counts)
 
+    def evaluate(self, evaluate, trainer, graphs, n_species: int, r_max: float) -> dict:
+        """``evaluate(trainer, graphs, ...)`` of :mod:`e3xp.train.loop`, the graphs split over the ranks.
+
+        torch: rank r evaluates ``graphs[r::W]``; the errors are combined with
+        all-reduced sums (weighted by frames / force components) and the forces for
+        the parity plot gathered, so every rank returns the metrics of the whole
+        set (equal to one process's up to rounding: tested). JAX: one process drives
+        the mesh and evaluates everything (its devices hold replicated parameters).
+        """
+        if self.backend != "torch":
+            return evaluate(trainer, graphs, n_species, r_max)
+        import torch.distributed as dist
+
+        ctx = self.context
+        mine = graphs[ctx.rank :: ctx.world_size]
+        if mine:
+            m = evaluate(trainer, mine, n_species, r_max)
+            forces = m.pop("_forces")
+            nf = forces[0].size
+            sums = [m["energy_mae_per_atom"] * len(mine), m["force_mae"] * nf, m["force_rmse"] ** 2 * nf, len(mine), nf]
+        else:
+            forces, sums = (np.zeros((0, 3)), np.zeros((0, 3))), [0.0, 0.0, 0.0, 0, 0]
+        e_abs, f_abs, f_sq, n, nf = ctx.all_reduce_sum(sums)
+        gathered = [None] * ctx.world_size
+        dist.all_gather_object(gathered, forces)
+        return {
+            "energy_mae_per_atom": e_abs / n,
+            "force_mae": f_abs / nf,
+            "force_rmse": float(np.sqrt(f_sq / nf)),
+            "n_frames": int(round(n)),
+            "_forces": tuple(np.concatenate([g[k] for g in gathered]) for k in (0, 1)),
+        }
+
     def describe(self) -> str:
         b = self.batcher
         return (f"data parallel: {self.world_size} {self.backend} devices, global batch {b.global_batch} "

@@ -225,7 +225,10 @@ def train(options: TrainOptions, graphs_species=None, stream=None) -> dict:
     bar.close()
     elapsed = time.perf_counter() - t0
     epochs_done = (step - step0) / n_batches
-    test = evaluate(trainer, test_g, n_species, config.r_max)
+    if par is not None:  # each rank its part of the test set, errors all-reduced
+        test = par.evaluate(evaluate, trainer, test_g, n_species, config.r_max)
+    else:
+        test = evaluate(trainer, test_g, n_species, config.r_max)
     ftrue, fpred = test.pop("_forces")
     metrics = {
         "backend": o.backend,
