@@ -221,11 +221,30 @@ def backend_of(*arrays) -> Backend:
 
 
 def _concrete_device(backend: Backend, x):
-    """The device of ``x``; None when it has none yet (e.g. a JAX tracer)."""
+    """The device of ``x``; None when it has none yet (e.g. a JAX tracer).
+
+    A JAX array spread over several devices (``x.device`` is then its ``Sharding``)
+    is placed by its set of devices: a batch-sharded input and parameters
+    replicated over the same mesh are on the same devices, and JAX itself moves
+    the data between their layouts.
+    """
     try:
-        return backend.device(x)
+        device = backend.device(x)
     except Exception:  # noqa: BLE001 - tracers and exotic arrays do not know their device
         return None
+    device_set = getattr(device, "device_set", None)  # a jax.sharding.Sharding
+    if device_set is not None:
+        return _DeviceSet(device_set) if len(device_set) > 1 else next(iter(device_set))
+    return device
+
+
+class _DeviceSet(frozenset):
+    """The devices of a sharded array (compared as a set, printed sorted)."""
+
+    def __repr__(self):
+        return "{" + ", ".join(sorted(str(d) for d in self)) + "}"
+
+    __str__ = __repr__
 
 
 def to_backend(obj, name, *, dtype=None, device=None):

@@ -359,9 +359,35 @@ def poly_envelope(n0, n1, x_max=1.0):
     x_max = float(x_max)
     if not x_max > 0.0:
         raise ValueError(f"poly_envelope: x_max must be > 0, got {x_max}")
-    coeffs = _envelope_coefficients(int(n0), int(n1))
+    return _PolyEnvelope(int(n0), int(n1), x_max)
 
-    def envelope(x):
+
+class _PolyEnvelope:
+    """The function :func:`poly_envelope` returns: a module-level class, so it pickles
+    (a model holding it can be sent to other processes) and compares by its arguments."""
+
+    __slots__ = ("n0", "n1", "x_max", "_coeffs")
+
+    def __init__(self, n0: int, n1: int, x_max: float):
+        self.n0, self.n1, self.x_max = n0, n1, x_max
+        self._coeffs = _envelope_coefficients(n0, n1)
+
+    def __reduce__(self):
+        return (_PolyEnvelope, (self.n0, self.n1, self.x_max))
+
+    def __eq__(self, other):
+        if not isinstance(other, _PolyEnvelope):
+            return NotImplemented
+        return (self.n0, self.n1, self.x_max) == (other.n0, other.n1, other.x_max)
+
+    def __hash__(self):
+        return hash((_PolyEnvelope, self.n0, self.n1, self.x_max))
+
+    def __repr__(self):
+        return f"poly_envelope({self.n0}, {self.n1}, x_max={self.x_max})"
+
+    def __call__(self, x):
+        x_max, coeffs = self.x_max, self._coeffs
         xp, x = _as_float_array(x, "poly_envelope: x")
         below = x < x_max
         # clamp so the discarded branch stays bounded (and its gradient finite)
@@ -370,8 +396,6 @@ def poly_envelope(n0, n1, x_max=1.0):
         for c in coeffs[1:]:
             y = y * t + c
         return xp.where(below, y, _zeros(xp, y))
-
-    return envelope
 
 
 def soft_envelope(x, x_max=1.0, arg_multiplicator=2.0, value_at_origin=1.2):

@@ -50,6 +50,9 @@ def add_parsers(sub) -> None:
     """Add the ``train`` and ``train-demo`` subcommands to an argparse subparsers object."""
     p = sub.add_parser("train", help="train an equivariant interatomic potential (torch or jax)")
     p.add_argument("--backend", choices=("torch", "jax"), default="torch")
+    p.add_argument("--devices", type=int, default=None,
+                   help="data parallel: jax, devices of the mesh (one process); torch, must equal the "
+                   "processes started by torchrun --nproc_per_node. --batch-size stays the global batch")
     _add_common(p, TrainOptions())
     d = sub.add_parser("train-demo", help="the make-demo preset: a short training run on torch and on jax")
     d.add_argument("--backends", default="torch,jax", help="comma-separated (default torch,jax)")

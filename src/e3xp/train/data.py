@@ -335,7 +335,9 @@ def collate(graphs, n_species: int, *, r_max: float, n_graphs: int | None = None
             out["energy"][k] = g.energy
             out["forces"][a : a + n] = g.forces
         a, e = a + n, e + m
-    out["n_atoms"][pad_graph] = 1.0  # avoids 0/0 in per-atom energies of the padding graph (masked anyway)
+    # empty slots (n_graphs > real graphs) and the padding graph: 1 avoids 0/0 in per-atom energies
+    # (masked out of the loss, but 0 * nan is nan: a partial batch had a NaN loss)
+    out["n_atoms"][n_real_graphs:] = 1.0
     return out
 
 

@@ -65,6 +65,7 @@ class TrainOptions:
     n_frames: int = 300  # size of the embedded dataset
     resume: bool = False
     quiet: bool = False
+    devices: int | None = None  # data parallel: JAX mesh size / torchrun's WORLD_SIZE (see .distributed)
 
 
 def hidden_irreps_for(channels: int, lmax: int) -> str:
@@ -182,24 +183,36 @@ def train(options: TrainOptions, graphs_species=None, stream=None) -> dict:
         history = ck.meta.get("history", [])
         if tuple(config.species) != tuple(species):
             raise ValueError(f"--resume: data species {species} differ from the checkpoint's {config.species}")
-    trainer = make_trainer(o.backend, config, params, lr=o.lr, dtype=o.dtype, device=o.device,
-                           energy_weight=o.energy_weight, force_weight=o.force_weight, opt_state=opt_state)
+    from . import distributed
+
+    par = distributed.setup(o, train_g, len(species), config.r_max)  # None: one device
+    main = par is None or par.is_main  # only the main process writes
+    make = par.make_trainer if par is not None else lambda *a, **k: make_trainer(o.backend, *a, **k)
+    trainer = make(config, params, lr=o.lr, dtype=o.dtype, device=o.device,
+                   energy_weight=o.energy_weight, force_weight=o.force_weight, opt_state=opt_state)
+    if par is not None and main:
+        print(par.describe(), file=stream)
     n_batches = math.ceil(len(train_g) / o.batch_size)
     total = o.epochs * n_batches if o.max_steps is None else min(o.max_steps, o.epochs * n_batches)
     n_species = len(species)
     meta = {"options": dataclasses.asdict(o), "data": source}
-    bar = _progress(total, min(step, total), o)
+    bar = _progress(total, min(step, total), o if main else dataclasses.replace(o, quiet=True))
     t0, step0 = time.perf_counter(), step
 
     def checkpoint():
+        if not main:
+            return
         save_checkpoint(ck_path, params=trainer.params_numpy(), opt_state=trainer.opt_state_numpy(),
                         config=config, step=step, meta={**meta, "history": history})
 
     while step < total:
         epoch, skip = divmod(step, n_batches)
         for idx in D.batch_order(len(train_g), o.batch_size, o.seed, epoch)[skip:]:
-            b = D.collate([train_g[i] for i in idx], n_species, r_max=config.r_max, n_graphs=o.batch_size)
-            loss = trainer.step(b)
+            if par is not None:  # this device's share of the global batch; gradients all-reduced
+                loss = par.step(trainer, idx)
+            else:
+                b = D.collate([train_g[i] for i in idx], n_species, r_max=config.r_max, n_graphs=o.batch_size)
+                loss = trainer.step(b)
             if not math.isfinite(loss):
                 raise FloatingPointError(f"loss is {loss} at step {step}; try a smaller --lr")
             history.append({"step": step, "loss": loss})
@@ -212,7 +225,10 @@ def train(options: TrainOptions, graphs_species=None, stream=None) -> dict:
     bar.close()
     elapsed = time.perf_counter() - t0
     epochs_done = (step - step0) / n_batches
-    test = evaluate(trainer, test_g, n_species, config.r_max)
+    if par is not None:  # each rank its part of the test set, errors all-reduced
+        test = par.evaluate(evaluate, trainer, test_g, n_species, config.r_max)
+    else:
+        test = evaluate(trainer, test_g, n_species, config.r_max)
     ftrue, fpred = test.pop("_forces")
     metrics = {
         "backend": o.backend,
@@ -224,7 +240,12 @@ def train(options: TrainOptions, graphs_species=None, stream=None) -> dict:
         "history": history,
         "config": config.to_dict(),
         "data": source,
+        "devices": 1 if par is None else par.world_size,
     }
+    if par is not None:
+        par.shutdown()
+    if not main:
+        return metrics
     with open(os.path.join(o.out, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=1)
     from . import plots
