@@ -554,8 +554,10 @@ def o3():
     pytest.importorskip("e3nn")
     from e3nn import o3
 
-    torch.set_default_dtype(torch.float64)
-    return o3
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)  # e3nn keeps its constants in the default dtype
+    yield o3
+    torch.set_default_dtype(old)
 
 
 def _t(x):
