@@ -45,3 +45,14 @@ def _restore_torch_default_dtype():
         want = old if old is not None else torch.float32  # torch's own default
         if torch.get_default_dtype() != want:
             torch.set_default_dtype(want)
+
+
+@pytest.fixture
+def torch_float64():
+    """torch's default dtype is float64 during the test (e3nn keeps its constants in it)."""
+    import torch
+
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)

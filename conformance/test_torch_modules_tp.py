@@ -79,12 +79,7 @@ def _modules():
 MODULES = _modules()
 
 
-@pytest.fixture(autouse=True)
-def _float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("torch_float64")  # root conftest.py
 
 
 def _call(tp, x, y):

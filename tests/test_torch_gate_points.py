@@ -17,11 +17,8 @@ CONFIG = dict(
 
 
 @pytest.fixture
-def float64_default():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)  # e3nn keeps its CG constants in the default dtype
+def float64_default(torch_float64):  # root conftest.py: e3nn keeps its CG constants in the default dtype
     yield
-    torch.set_default_dtype(old)
 
 
 def _data(seed, n=12, graphs=2):

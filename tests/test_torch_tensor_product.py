@@ -16,12 +16,7 @@ from e3xp.core.plans import execute_plan_reference  # noqa: E402
 TOL = 1e-12
 
 
-@pytest.fixture(autouse=True)
-def _float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("torch_float64")  # root conftest.py
 
 
 def _rel(a, b):

@@ -111,7 +111,7 @@ def _output_irreps(irreps_out, p: int) -> Irreps:
         vec = "1o" if p == -1 else "1e"
         raise ValueError(
             f"spherical_harmonics: irreps_out={out} contains {', '.join(bad)}; the harmonics of a "
-            f"{vec} vector have parity p^l: {Irreps.spherical_harmonics(out.lmax, p)}"
+            f"{vec} vector have parity p^l: {Irreps.spherical_harmonics(max(m.ir.l for m in out), p)}"
             + (" (a plain array is taken as 1o)" if p == -1 else "")
         )
     return out
