@@ -33,12 +33,13 @@ from ..validation import check_linear_inputs, check_sh_inputs, check_tp_inputs
 from . import compile as compiled
 from .autograd import FullyConnected, SphericalHarmonics, grouped_graph
 from .harmonics import harmonics_forward, harmonics_polynomial, harmonics_sparse
-from .kernels import Ops, fully_connected_forward, grouped_forward, linear_shared, needs_graph
+from . import kernels
+from .kernels import Ops, dense_operands, dense_product, fully_connected_forward, grouped_forward, linear_shared, needs_graph
 
 __all__ = ["TorchBackend", "make_backend", "tensor_product_path", "linear_path", "harmonics_path"]
 
 
-def tensor_product_path(schedule, shared: bool, graph: bool, compiling: bool) -> str:
+def tensor_product_path(schedule, shared: bool, graph: bool, compiling: bool, dense: bool = False) -> str:
     """The kernel a tensor product runs on torch.
 
     Parameters
@@ -50,6 +51,9 @@ def tensor_product_path(schedule, shared: bool, graph: bool, compiling: bool) ->
         An autograd graph must be built (grad mode on, some input requires grad).
     compiling : bool
         Dynamo is tracing (``torch.compile``).
+    dense : bool
+        The plan has dense operands (:func:`~.kernels.dense_operands`) of at most
+        :data:`~.kernels.DENSE_MAX` floats.
 
     Returns
     -------
@@ -75,6 +79,8 @@ def tensor_product_path(schedule, shared: bool, graph: bool, compiling: bool) ->
     ['forward_only', 'graph']
     >>> [tensor_product_path(schedule, False, graph, True) for graph in (False, True)]
     ['opaque', 'plain_graph']
+    >>> tensor_product_path(schedule, False, True, False, dense=True)
+    'dense'
     """
     if schedule.grouped is None:
         return "generic"
@@ -89,6 +95,8 @@ def tensor_product_path(schedule, shared: bool, graph: bool, compiling: bool) ->
         return "forward_only"
     if fully_connected:
         return "fully_connected_autograd" if graph else "fully_connected"
+    if dense and graph:
+        return "dense"
     return "graph"
 
 
@@ -203,7 +211,16 @@ class TorchBackend(Backend):
             # compiled: the schedule alone first, the opaque op needs no constants in the graph
             schedule, consts = (compiled.schedule("tp", plan), None) if compiling else self._prepared("tp", plan, x1)
         graph = needs_graph(*(a for a in (x1, x2, weights) if a is not None))
-        path = tensor_product_path(schedule, shared, graph, compiling)
+        dense = None
+        if graph and not compiling and weights is not None:
+            dense = dense_operands(plan)
+            if dense is not None and dense[0].size > kernels.DENSE_MAX:
+                dense = None
+        path = tensor_product_path(schedule, shared, graph, compiling, dense=dense is not None)
+        if path == "dense":
+            c, widx = self._cached(dense, x1, lambda: (self._materialize(dense[0], x1),
+                                                       torch.as_tensor(np.array(dense[1]), device=x1.device)))
+            return dense_product(c, widx, x1, x2, weights)
         if path == "opaque":
             return compiled.grouped_forward_op(x1, x2, weights, compiled.plan_id(plan), list(batch))
         if consts is None:
