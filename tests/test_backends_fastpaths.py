@@ -667,6 +667,47 @@ def test_torch_shared_linear_forward_only_autograd_and_compile():
 
 
 @pytest.mark.skipif(not HAS["torch"], reason="torch is not installed")
+def test_torch_dense_linear_with_graph(monkeypatch):
+    """Small shared-weight linear maps without biases, with an autograd graph, run as one
+    matmul by the dense weight matrix (``linear_dense``): values against the reference,
+    first and second derivatives against the per-block form (``LINEAR_DENSE_MAX = 0``),
+    gradgradcheck; maps with biases or above ``LINEAR_DENSE_MAX`` keep the per-block form."""
+    import torch
+
+    import e3xp.backends.torch.kernels as tk
+
+    be = get_backend("torch")
+    # two inputs into one block, an output block fed by none (zeros), a 2-D batch
+    plan = P.linear_plan("3x0e+2x1o+2x0e+1x2e+1x1o", "4x0e+3x1o+2x2e+1x1e")
+    schedule = prepare("linear", plan)[0]
+    assert tk.linear_dense_operands(schedule) is not None
+    assert tk.linear_dense_operands(prepare("linear", P.linear_plan("2x0e", "2x0e", biases=True))[0]) is None
+    big = prepare("linear", P.linear_plan("128x0e", "129x0e"))[0]
+    assert tk.linear_dense_operands(big)[0].size > tk.LINEAR_DENSE_MAX
+    gen = torch.Generator().manual_seed(23)
+    args = [torch.randn(*s, dtype=torch.float64, generator=gen, requires_grad=True)
+            for s in ((2, 3, plan.irreps_in.dim), (plan.weight_numel,))]
+    ref = P.execute_linear_reference(plan, *(a.detach().numpy() for a in args))
+    r = torch.randn(ref.shape, dtype=torch.float64, generator=gen)
+    results = []
+    for dense_max in (tk.LINEAR_DENSE_MAX, 0):
+        monkeypatch.setattr(tk, "LINEAR_DENSE_MAX", dense_max)
+        out = be.linear(plan, *args)
+        first = type(out.grad_fn.next_functions[0][0]).__name__  # dense: one mm; per block: their cat
+        assert first == ("MmBackward0" if dense_max else "CatBackward0"), first
+        assert _err(out.detach().numpy(), ref) < 1e-12
+        (gx,) = torch.autograd.grad((out * r).sum(), args[0], create_graph=True)
+        results.append((gx.detach(), torch.autograd.grad((gx * gx).sum(), args[1])[0]))
+    for a, b in zip(*results):
+        assert _err(a.numpy(), b.numpy()) < 1e-12
+    monkeypatch.setattr(tk, "LINEAR_DENSE_MAX", 1 << 14)
+    small = P.linear_plan("2x0e+1x1o", "1x0e+2x1o")
+    sargs = [torch.randn(2, small.irreps_in.dim, dtype=torch.float64, generator=gen, requires_grad=True),
+             torch.randn(small.weight_numel, dtype=torch.float64, generator=gen, requires_grad=True)]
+    assert torch.autograd.gradgradcheck(lambda x, w: be.linear(small, x, w) ** 2, sargs)
+
+
+@pytest.mark.skipif(not HAS["torch"], reason="torch is not installed")
 def test_torch_compiled_harmonics_above_lmax_3_use_the_opaque_op():
     """Under torch.compile without autograd, harmonics above ``SH_POLYNOMIAL_LMAX`` run as the
     opaque op ``e3xp::sh_forward`` (the eager in-place kernel) with the reference's numbers;

@@ -34,7 +34,8 @@ from . import compile as compiled
 from .autograd import FullyConnected, SphericalHarmonics, grouped_graph
 from .harmonics import harmonics_forward, harmonics_polynomial, harmonics_sparse
 from . import kernels
-from .kernels import Ops, dense_operands, dense_product, fully_connected_forward, grouped_forward, linear_shared, needs_graph
+from .kernels import (Ops, dense_operands, dense_product, fully_connected_forward, grouped_forward, linear_dense,
+                      linear_dense_operands, linear_shared, needs_graph)
 
 __all__ = ["TorchBackend", "make_backend", "tensor_product_path", "linear_path", "harmonics_path"]
 
@@ -100,21 +101,27 @@ def tensor_product_path(schedule, shared: bool, graph: bool, compiling: bool, de
     return "graph"
 
 
-def linear_path(shared: bool, graph: bool, compiling: bool) -> str:
+def linear_path(shared: bool, graph: bool, compiling: bool, dense: bool = False) -> str:
     """The kernel a linear map runs on torch.
 
     ``"generic"`` (per-sample weights or biases), ``"forward_only"`` (shared, eager,
-    no graph: :func:`~.kernels.linear_shared` writing into one output) or
+    no graph: :func:`~.kernels.linear_shared` writing into one output),
+    ``"dense"`` (shared, eager, with graph, ``dense``: a small map without biases,
+    :func:`~.kernels.linear_dense`, one matmul by the dense weight matrix) or
     ``"shared"`` (shared, differentiable: the same products joined by ``torch.cat``).
 
     Examples
     --------
     >>> linear_path(True, False, False), linear_path(True, False, True), linear_path(False, False, False)
     ('forward_only', 'shared', 'generic')
+    >>> linear_path(True, True, False, dense=True), linear_path(True, True, True, dense=True)
+    ('dense', 'shared')
     """
     if not shared:
         return "generic"
-    return "forward_only" if not (graph or compiling) else "shared"
+    if not (graph or compiling):
+        return "forward_only"
+    return "dense" if dense and graph and not compiling else "shared"
 
 
 def harmonics_path(schedule, graph: bool, compiling: bool) -> str:
@@ -243,10 +250,21 @@ class TorchBackend(Backend):
     def linear(self, plan, x, weights, bias=None):
         shared, b_shared, batch = check_linear_inputs(self, plan, x, weights, bias)
         graph = needs_graph(*(a for a in (x, weights, bias) if a is not None))
-        path = linear_path(shared and b_shared, graph, torch.compiler.is_compiling())
+        compiling = torch.compiler.is_compiling()
+        dense = None
+        if graph and not compiling and shared and bias is None and weights is not None:
+            schedule, _ = self._prepared("linear", plan, x)
+            dense = linear_dense_operands(schedule)
+            if dense is not None and dense[0].size > kernels.LINEAR_DENSE_MAX:
+                dense = None
+        path = linear_path(shared and b_shared, graph, compiling, dense=dense is not None)
         if path == "generic":
             return array_api.linear(self, plan, x, weights, bias)
         schedule, _ = self._prepared("linear", plan, x)
+        if path == "dense":
+            idx, coef = self._cached(dense, x, lambda: (torch.as_tensor(np.array(dense[0]), device=x.device),
+                                                        self._materialize(dense[1], x)))
+            return linear_dense(idx, coef, x, weights, batch, schedule.dim_in, schedule.dim_out)
         return linear_shared(schedule, x, weights, bias, batch, forward_only=path == "forward_only")
 
     def spherical_harmonics(self, sh_plan, vectors, ls, normalize=True, normalization="component"):

@@ -10,7 +10,9 @@ Each was measured faster than the generic executor on CPU for the inputs
 * :func:`linear_shared`: the linear map with shared weights;
 * :func:`dense_operands` / :func:`dense_product`: small channelwise products with
   an autograd graph as one dense Clebsch-Gordan matrix (a few built-in ops whose
-  derivatives of every order are built-in ops too).
+  derivatives of every order are built-in ops too);
+* :func:`linear_dense_operands` / :func:`linear_dense`: small linear maps with
+  shared weights and an autograd graph as one matmul by the dense weight matrix.
 
 They give the numbers of the float64 references (``tests/test_backends_fastpaths.py``).
 """
@@ -23,7 +25,8 @@ import numpy as np
 import torch
 
 __all__ = ["Ops", "needs_graph", "flat_rows", "split_sizes", "grouped_forward", "fully_connected_forward",
-           "fully_connected_backward", "linear_shared", "dense_operands", "dense_product", "TP_CHUNK", "DENSE_MAX"]
+           "fully_connected_backward", "linear_shared", "dense_operands", "dense_product", "linear_dense_operands", "linear_dense", "TP_CHUNK", "DENSE_MAX",
+           "LINEAR_DENSE_MAX"]
 
 TP_CHUNK = 1 << 20  # floats of one block's product per chunk of rows (4 MiB in float32): it stays in cache
 # Largest dense Clebsch-Gordan matrix (dim1 * dim2 * dim_out floats) for which an eager
@@ -32,6 +35,9 @@ TP_CHUNK = 1 << 20  # floats of one block's product per chunk of rows (4 MiB in 
 # layer, lmax 1) 1.8x and 48,032 (3x0e+2x1o+2x2e x lmax 3) 2.0x faster than the
 # grouped autograd Functions; 405,504 (32x0e+32x1o x lmax 2) 3.8x slower.
 DENSE_MAX = 1 << 16
+# Largest dense weight matrix (dim_in * dim_out) for which an eager linear map with
+# shared weights and an autograd graph runs as one matmul (linear_dense).
+LINEAR_DENSE_MAX = 1 << 14
 
 
 class Ops:
@@ -350,3 +356,48 @@ def dense_product(c, widx, x1, x2, w):
     """``((x1 outer x2) @ c) * w[..., widx]``: the product of :func:`dense_operands`, broadcasting the batch."""
     z = torch.matmul((x1.unsqueeze(-1) * x2.unsqueeze(-2)).flatten(-2), c)
     return z * (w[..., widx] if w.dim() > 1 else w[widx])
+
+
+@functools.lru_cache(maxsize=256)
+def linear_dense_operands(schedule):
+    """``(idx, coef)``, each ``(dim_in * dim_out,)``, of a linear map without biases, else ``None``.
+
+    The dense weight matrix is ``(w_padded[idx] * coef).reshape(dim_in, dim_out)``,
+    ``w_padded`` the flat weights with one zero appended (``idx`` points to it
+    where no path connects an input to an output component).
+
+    Examples
+    --------
+    >>> from e3xp.core.plans import linear_plan
+    >>> from e3xp.core.schedule import prepare
+    >>> idx, coef = linear_dense_operands(prepare("linear", linear_plan("2x0e+1o", "1x0e+1o"))[0])
+    >>> idx.reshape(5, 4).tolist()
+    [[0, 3, 3, 3], [1, 3, 3, 3], [3, 2, 3, 3], [3, 3, 2, 3], [3, 3, 3, 2]]
+    """
+    if schedule.bias_numel:
+        return None
+    dim_in, dim_out = schedule.dim_in, schedule.dim_out
+    idx = np.full((dim_in, dim_out), schedule.weight_numel, dtype=np.int64)
+    coef = np.zeros((dim_in, dim_out))
+    o = 0
+    for blk in schedule.blocks:
+        mul_o, d = blk.mul, blk.dim
+        cols = o + np.arange(mul_o) * d
+        for p in blk.paths:
+            for ui in range(p.mul_in):
+                for k in range(d):
+                    row = p.start + ui * d + k
+                    if np.any(idx[row, cols + k] != schedule.weight_numel):
+                        return None
+                    idx[row, cols + k] = p.weight_offset + ui * mul_o + np.arange(mul_o)
+                    coef[row, cols + k] = p.coefficient
+        o += mul_o * d
+    idx, coef = idx.reshape(-1), coef.reshape(-1)
+    idx.flags.writeable = coef.flags.writeable = False
+    return idx, coef
+
+
+def linear_dense(idx, coef, x, w, batch, dim_in, dim_out):
+    """The linear map of :func:`linear_dense_operands`: ``x @ W`` with the dense ``W`` built from ``w``."""
+    wd = (torch.index_select(torch.nn.functional.pad(w, (0, 1)), 0, idx) * coef).view(dim_in, dim_out)
+    return torch.matmul(x.reshape(-1, dim_in), wd).reshape(tuple(batch) + (dim_out,))
