@@ -355,7 +355,9 @@ def dense_operands(plan):
 def dense_product(c, widx, x1, x2, w):
     """``((x1 outer x2) @ c) * w[..., widx]``: the product of :func:`dense_operands`, broadcasting the batch."""
     z = torch.matmul((x1.unsqueeze(-1) * x2.unsqueeze(-2)).flatten(-2), c)
-    return z * (w[..., widx] if w.dim() > 1 else w[widx])
+    # index_select, not w[..., widx]: the gradient of advanced indexing is an accumulating
+    # index_put, measured ~0.85 ms per call here against index_select's index_add
+    return z * torch.index_select(w, -1, widx)
 
 
 @functools.lru_cache(maxsize=256)
