@@ -6,26 +6,34 @@ e3nn (torch: ``o3.TensorProduct`` "uvu", ``o3.Linear``, ``nn.Gate``) and with
 e3nn-jax (``e3nn.tensor_product``, ``e3nn.flax.Linear``, ``e3nn.gate``). The reference
 versions have the same layer structure and sizes but are not numerically identical.
 
-Usage: ``python benchmarks/train_step.py [--channels 8] [--layers 2] [--lmax 1] [--batch 4] [--steps 10]``
+Usage: ``python benchmarks/train_step.py [--channels 8] [--layers 2] [--lmax 1] [--batch 4] [--steps 15] [--only "e3xp torch"]``
+
+Each row: median, min and max of ``--steps`` timed steps after two warm-up steps,
+torch's default threads. ``--only`` runs the named rows alone (comma-separated),
+for before/after runs in alternating processes.
 """
 
 import argparse
 import math
+import statistics
 import time
 
 import numpy as np
 
 
 def timeit(step, n):
+    """(median, min, max) seconds of ``n`` timed steps after two warm-up steps (the first compiles)."""
     step()  # compile / warm up
     step()
-    t = time.perf_counter()
+    ts = []
     for _ in range(n):
+        t = time.perf_counter()
         step()
-    return (time.perf_counter() - t) / n
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts), min(ts), max(ts)
 
 
-def e3xp_steps(cfg, batch, n):
+def e3xp_steps(cfg, batch, n, only=None):
     from e3xp.train.jax_backend import JaxTrainer
     from e3xp.train.model import init_params
     from e3xp.train.torch_backend import TorchTrainer
@@ -33,6 +41,8 @@ def e3xp_steps(cfg, batch, n):
     p = init_params(cfg, 0)
     out = {}
     for name, cls in (("e3xp torch", TorchTrainer), ("e3xp jax", JaxTrainer)):
+        if only and name not in only:
+            continue
         tr = cls(cfg, p, dtype="float32")
         out[name] = timeit(lambda: tr.step(batch), n)
     return out
@@ -191,7 +201,8 @@ if __name__ == "__main__":
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--lmax", type=int, default=1)
     ap.add_argument("--batch", type=int, default=4)
-    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--steps", type=int, default=15)
+    ap.add_argument("--only", default="", help="comma-separated row names (default: all)")
     a = ap.parse_args()
     from e3xp.train import data
     from e3xp.train.config import ModelConfig
@@ -204,12 +215,15 @@ if __name__ == "__main__":
                       energy_shift=tuple(data.fit_energy_shift(gs, 2)), energy_scale=data.force_rms(gs))
     batch = data.collate(gs, len(species), r_max=cfg.r_max)
     print(f"{a.batch} x 32 atoms, {int(batch['edge_mask'].sum())} edges, hidden {cfg.hidden_irreps}, lmax {a.lmax}, "
-          f"{a.layers} layers, float32, mean of {a.steps} steps")
-    rows = e3xp_steps(cfg, batch, a.steps)
+          f"{a.layers} layers, float32, median of {a.steps} steps")
+    only = {s.strip() for s in a.only.split(",") if s.strip()}
+    rows = e3xp_steps(cfg, batch, a.steps, only)
     for name, fn in (("e3nn torch", e3nn_torch_step), ("e3nn-jax", e3nn_jax_step)):
+        if only and name not in only:
+            continue
         try:
             rows[name] = fn(cfg, batch, a.steps)
         except Exception as e:  # noqa: BLE001 - report and keep the other rows
             print(f"{name}: failed ({type(e).__name__}: {e})")
-    for name, t in rows.items():
-        print(f"{name:<12} {1e3 * t:9.1f} ms/step")
+    for name, (med, lo, hi) in rows.items():
+        print(f"{name:<20} {1e3 * med:9.1f} ms/step  (min {1e3 * lo:.1f}, max {1e3 * hi:.1f})")

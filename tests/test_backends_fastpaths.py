@@ -332,12 +332,19 @@ def test_torch_spherical_harmonics_hand_written_gradient(monkeypatch, chunk):
 
 
 @pytest.mark.skipif(not HAS["torch"], reason="torch is not installed")
-def test_torch_grouped_forward_only_and_second_derivatives():
+@pytest.mark.parametrize("dense_max", [0, None])
+def test_torch_grouped_forward_only_and_second_derivatives(monkeypatch, dense_max):
     """The no-grad forward (stacked matmuls written in place) equals the differentiable
     path, and the hand-written derivatives (``Assemble``, ``SmallL``/``SmallR``) pass
-    ``gradgradcheck`` with broadcast batch shapes, shared weights and every segment kind."""
+    ``gradgradcheck`` with broadcast batch shapes, shared weights and every segment kind.
+    ``dense_max=0`` turns the dense kernel off (every plan takes the grouped graph);
+    ``None`` keeps the default, where the small channelwise plans take ``"dense"``."""
     import torch
 
+    import e3xp.backends.torch.kernels as tk
+
+    if dense_max is not None:
+        monkeypatch.setattr(tk, "DENSE_MAX", dense_max)
     be = get_backend("torch")
     gen = torch.Generator().manual_seed(5)
     for key, plan in _plans().items():
@@ -370,6 +377,52 @@ def test_torch_grouped_forward_only_and_second_derivatives():
         assert torch.allclose(compiled(*args), fast, rtol=1e-5, atol=1e-5)
     ref = P.execute_plan_reference(plan, *(a.double().numpy() for a in args))
     assert fast.dtype == torch.float32 and _err(fast.double().numpy(), ref) < 1e-5
+
+
+@pytest.mark.skipif(not HAS["torch"], reason="torch is not installed")
+def test_torch_dense_product_with_graph(monkeypatch):
+    """Small channelwise products with an autograd graph run as one dense matmul
+    (``dense_product``): only plans whose every output element has one weight
+    qualify, up to ``DENSE_MAX`` floats; the values equal the reference, and the
+    first and second derivatives (a force loss's double backward) equal those of
+    the grouped graph, with broadcast batches and shared weights."""
+    import torch
+
+    import e3xp.backends.torch.kernels as tk
+
+    plans = _plans()
+    plans["nequip"] = P.channelwise_tensor_product_plan("8x0e+8x0o+4x1o+4x1e", "0e+1o", "0e+0o+1o+1e")
+    eligible = {key: tk.dense_operands(plan) is not None for key, plan in plans.items()}
+    assert eligible == {"mace": True, "mixed": False, "odd": True, "fc": False, "nequip": True}
+    assert tk.dense_operands(P.channelwise_tensor_product_plan("32x0e+32x1o", "0e+1o+2e", "0e+1o"))[0].size > tk.DENSE_MAX
+    be = get_backend("torch")
+    gen = torch.Generator().manual_seed(17)
+    for key in ("mace", "odd", "nequip"):
+        plan = plans[key]
+        for shapes in (((5, plan.irreps_in1.dim), (5, plan.irreps_in2.dim), (5, plan.weight_numel)),
+                       ((3, 1, plan.irreps_in1.dim), (4, plan.irreps_in2.dim), (plan.weight_numel,)),
+                       ((2, plan.irreps_in1.dim), (3, 1, plan.irreps_in2.dim), (1, plan.weight_numel))):
+            leaves = [torch.randn(*s, dtype=torch.float64, generator=gen, requires_grad=True) for s in shapes]
+            ref = P.execute_plan_reference(plan, *(a.detach().numpy() for a in leaves))
+            results = {}
+            for dense_max in (tk.DENSE_MAX, 0):
+                monkeypatch.setattr(tk, "DENSE_MAX", dense_max)
+                out = be.tensor_product(plan, *leaves)
+                assert (type(out.grad_fn).__name__ == "MulBackward0") == (dense_max > 0), (key, out.grad_fn)
+                assert tuple(out.shape) == ref.shape and _err(out.detach().numpy(), ref) < 1e-12, key
+                r = torch.randn(out.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+                # force-style: the gradient wrt x2 with a graph, then everything's gradient of its square
+                (g2,) = torch.autograd.grad((out * r).sum(), leaves[1], create_graph=True)
+                grads = torch.autograd.grad((g2 * g2).sum(), leaves, materialize_grads=True)  # none wrt x2: linear in it
+                results[dense_max] = (g2.detach(), grads)
+            (ga, da), (gb, db) = results.values()
+            assert _err(ga.numpy(), gb.numpy()) < 1e-12, key
+            for a, b in zip(da, db):
+                assert a.shape == b.shape and _err(a.numpy(), b.numpy()) < 1e-12, key
+            monkeypatch.setattr(tk, "DENSE_MAX", 1 << 16)
+        small = [torch.randn(2, n, dtype=torch.float64, generator=gen, requires_grad=True)
+                 for n in (plan.irreps_in1.dim, plan.irreps_in2.dim, plan.weight_numel)]
+        assert torch.autograd.gradgradcheck(lambda a, b, c: be.tensor_product(plan, a, b, c), small, fast_mode=True), key
 
 
 @pytest.mark.skipif(not HAS["torch"], reason="torch is not installed")
@@ -611,6 +664,47 @@ def test_torch_shared_linear_forward_only_autograd_and_compile():
     assert torch.allclose(cf(*args), out, rtol=1e-12, atol=1e-12)
     for a, b in zip(torch.autograd.grad(cf(*args), args, r), grads):
         assert torch.allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.skipif(not HAS["torch"], reason="torch is not installed")
+def test_torch_dense_linear_with_graph(monkeypatch):
+    """Small shared-weight linear maps without biases, with an autograd graph, run as one
+    matmul by the dense weight matrix (``linear_dense``): values against the reference,
+    first and second derivatives against the per-block form (``LINEAR_DENSE_MAX = 0``),
+    gradgradcheck; maps with biases or above ``LINEAR_DENSE_MAX`` keep the per-block form."""
+    import torch
+
+    import e3xp.backends.torch.kernels as tk
+
+    be = get_backend("torch")
+    # two inputs into one block, an output block fed by none (zeros), a 2-D batch
+    plan = P.linear_plan("3x0e+2x1o+2x0e+1x2e+1x1o", "4x0e+3x1o+2x2e+1x1e")
+    schedule = prepare("linear", plan)[0]
+    assert tk.linear_dense_operands(schedule) is not None
+    assert tk.linear_dense_operands(prepare("linear", P.linear_plan("2x0e", "2x0e", biases=True))[0]) is None
+    big = prepare("linear", P.linear_plan("128x0e", "129x0e"))[0]
+    assert tk.linear_dense_operands(big)[0].size > tk.LINEAR_DENSE_MAX
+    gen = torch.Generator().manual_seed(23)
+    args = [torch.randn(*s, dtype=torch.float64, generator=gen, requires_grad=True)
+            for s in ((2, 3, plan.irreps_in.dim), (plan.weight_numel,))]
+    ref = P.execute_linear_reference(plan, *(a.detach().numpy() for a in args))
+    r = torch.randn(ref.shape, dtype=torch.float64, generator=gen)
+    results = []
+    for dense_max in (tk.LINEAR_DENSE_MAX, 0):
+        monkeypatch.setattr(tk, "LINEAR_DENSE_MAX", dense_max)
+        out = be.linear(plan, *args)
+        first = type(out.grad_fn.next_functions[0][0]).__name__  # dense: one mm; per block: their cat
+        assert first == ("MmBackward0" if dense_max else "CatBackward0"), first
+        assert _err(out.detach().numpy(), ref) < 1e-12
+        (gx,) = torch.autograd.grad((out * r).sum(), args[0], create_graph=True)
+        results.append((gx.detach(), torch.autograd.grad((gx * gx).sum(), args[1])[0]))
+    for a, b in zip(*results):
+        assert _err(a.numpy(), b.numpy()) < 1e-12
+    monkeypatch.setattr(tk, "LINEAR_DENSE_MAX", 1 << 14)
+    small = P.linear_plan("2x0e+1x1o", "1x0e+2x1o")
+    sargs = [torch.randn(2, small.irreps_in.dim, dtype=torch.float64, generator=gen, requires_grad=True),
+             torch.randn(small.weight_numel, dtype=torch.float64, generator=gen, requires_grad=True)]
+    assert torch.autograd.gradgradcheck(lambda x, w: be.linear(small, x, w) ** 2, sargs)
 
 
 @pytest.mark.skipif(not HAS["torch"], reason="torch is not installed")

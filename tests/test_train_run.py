@@ -55,6 +55,28 @@ def test_cli_smoke(dataset, tmp_path):
     np.testing.assert_allclose(m["baseline"]["force_mae"], np.mean(np.abs(np.concatenate([g.forces for g in test]))))
 
 
+def test_cli_threads_option():
+    """``--threads N`` sets torch's intra-op threads; without it torch's default stays."""
+    import argparse
+
+    from e3xp.train import cli
+
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+    cli.add_parsers(sub)
+    before = torch.get_num_threads()
+    try:
+        args = parser.parse_args(["train", "--threads", "1"])
+        assert args.threads == 1
+        cli.apply_threads(args)
+        assert torch.get_num_threads() == 1
+        torch.set_num_threads(before)
+        cli.apply_threads(parser.parse_args(["train"]))
+        assert torch.get_num_threads() == before
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_resume_continues_the_same_trajectory(dataset, tmp_path):
     straight = train(TrainOptions(backend="torch", data=dataset, out=str(tmp_path / "a"), max_steps=6, **SMALL),
                      stream=open(os.devnull, "w"))

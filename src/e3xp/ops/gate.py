@@ -233,12 +233,16 @@ def gate(input, even_act=None, odd_act=None, even_gate_act=None, odd_gate_act=No
     x = as_irreps_array(x, "gate: x")
     xp = x.backend.xp
     lead = x.shape[:-1]
-    chunks = x._dense_chunks()
-    sc = [xp.reshape(chunks[i], lead + (irreps[i].mul,)) for i in scalar_idx]
-    if len(sc) == 0:
-        s = xp.zeros(lead + (0,), dtype=x.dtype, device=x.device)
-    else:
+    slices = irreps.slices()
+    # Fewer array ops (each one is a node of every derivative's graph): scalars adjacent
+    # in the array are one slice, adjacent non-scalars of one dimension one product
+    if scalar_idx and scalar_idx == list(range(scalar_idx[0], scalar_idx[-1] + 1)):
+        s = x.array[..., slices[scalar_idx[0]].start : slices[scalar_idx[-1]].stop]
+    elif scalar_idx:
+        sc = [xp.reshape(x.array[..., slices[i]], lead + (irreps[i].mul,)) for i in scalar_idx]
         s = sc[0] if len(sc) == 1 else xp.concat(sc, axis=-1)
+    else:
+        s = xp.zeros(lead + (0,), dtype=x.dtype, device=x.device)
     out, extra_out, gate_out = [], Irreps([]), Irreps([])
     if k > 0:
         y = scalar_activation(
@@ -251,11 +255,19 @@ def gate(input, even_act=None, odd_act=None, even_gate_act=None, odd_gate_act=No
             IrrepsArray(gates, s[..., k:]), _acts_for(gates, even_gate_act, odd_gate_act), normalize_act
         )
         gate_out, g = g.irreps, g.array
-        pos = 0
+        runs = []  # [start, stop, mul, dim] of adjacent non-scalars with one dimension
         for i in vector_idx:
             mul, ir = irreps[i]
-            c = chunks[i] * g[..., pos : pos + mul, None]
-            out.append(xp.reshape(c, lead + (mul * ir.dim,)))
+            sl = slices[i]
+            if runs and runs[-1][1] == sl.start and runs[-1][3] == ir.dim:
+                runs[-1][1], runs[-1][2] = sl.stop, runs[-1][2] + mul
+            else:
+                runs.append([sl.start, sl.stop, mul, ir.dim])
+        pos = 0
+        for start, stop, mul, dim in runs:
+            gm = g if mul == g.shape[-1] else g[..., pos : pos + mul]
+            c = xp.reshape(x.array[..., start:stop], lead + (mul, dim)) * gm[..., None]
+            out.append(xp.reshape(c, lead + (mul * dim,)))
             pos += mul
     irreps_out = extra_out + _gated_output_irreps(pieces, gate_out)
     if not out:

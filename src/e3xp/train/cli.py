@@ -16,7 +16,7 @@ import time
 
 from .loop import TrainOptions
 
-__all__ = ["add_parsers", "run", "DEMO"]
+__all__ = ["add_parsers", "apply_threads", "run", "DEMO"]
 
 # small enough for ~1 minute per backend on 2 CPU cores, large enough that the test
 # force MAE ends well below the zero-force baseline
@@ -28,6 +28,9 @@ def _add_common(p, defaults: TrainOptions):
     p.add_argument("--data", default=defaults.data, help="ASE-readable file with energies and forces "
                    "(default: the embedded Cu-Au EMT dataset, generated and cached on first use)")
     p.add_argument("--out", default=defaults.out, help="output folder (metrics.json, plots, checkpoint.npz)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch intra-op threads (torch.set_num_threads; default: torch's). On a machine "
+                   "shared with other busy processes use 1: every small op waits for all its threads")
     p.add_argument("--epochs", type=int, default=defaults.epochs)
     p.add_argument("--max-steps", type=int, default=defaults.max_steps, help="stop after this many optimizer steps")
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
@@ -66,11 +69,25 @@ def _options(args, **over) -> TrainOptions:
     return TrainOptions(**kw)
 
 
+def apply_threads(args) -> None:
+    """``--threads N``: torch's intra-op threads for this process (nothing when not given).
+
+    Measured on 2 cores (benchmarks/RESULTS.md, "Training step (issue 18)"): idle, the
+    default 2 threads were ~1.3x faster than 1; with another process keeping one core
+    busy, 2 threads took ~2.5 s per step and 1 thread ~40 ms.
+    """
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(int(args.threads))
+
+
 def run(args, stream=None) -> int:
     """Execute a parsed ``train`` / ``train-demo`` command; returns the exit status."""
     from .loop import load_graphs, train
 
     stream = sys.stdout if stream is None else stream
+    apply_threads(args)
     if args.command == "train":
         train(_options(args), stream=stream)
         return 0

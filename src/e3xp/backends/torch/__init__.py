@@ -33,12 +33,14 @@ from ..validation import check_linear_inputs, check_sh_inputs, check_tp_inputs
 from . import compile as compiled
 from .autograd import FullyConnected, SphericalHarmonics, grouped_graph
 from .harmonics import harmonics_forward, harmonics_polynomial, harmonics_sparse
-from .kernels import Ops, fully_connected_forward, grouped_forward, linear_shared, needs_graph
+from . import kernels
+from .kernels import (Ops, dense_operands, dense_product, fully_connected_forward, grouped_forward, linear_dense,
+                      linear_dense_operands, linear_shared, needs_graph)
 
 __all__ = ["TorchBackend", "make_backend", "tensor_product_path", "linear_path", "harmonics_path"]
 
 
-def tensor_product_path(schedule, shared: bool, graph: bool, compiling: bool) -> str:
+def tensor_product_path(schedule, shared: bool, graph: bool, compiling: bool, dense: bool = False) -> str:
     """The kernel a tensor product runs on torch.
 
     Parameters
@@ -50,6 +52,9 @@ def tensor_product_path(schedule, shared: bool, graph: bool, compiling: bool) ->
         An autograd graph must be built (grad mode on, some input requires grad).
     compiling : bool
         Dynamo is tracing (``torch.compile``).
+    dense : bool
+        The plan has dense operands (:func:`~.kernels.dense_operands`) of at most
+        :data:`~.kernels.DENSE_MAX` floats.
 
     Returns
     -------
@@ -75,6 +80,8 @@ def tensor_product_path(schedule, shared: bool, graph: bool, compiling: bool) ->
     ['forward_only', 'graph']
     >>> [tensor_product_path(schedule, False, graph, True) for graph in (False, True)]
     ['opaque', 'plain_graph']
+    >>> tensor_product_path(schedule, False, True, False, dense=True)
+    'dense'
     """
     if schedule.grouped is None:
         return "generic"
@@ -89,24 +96,32 @@ def tensor_product_path(schedule, shared: bool, graph: bool, compiling: bool) ->
         return "forward_only"
     if fully_connected:
         return "fully_connected_autograd" if graph else "fully_connected"
+    if dense and graph:
+        return "dense"
     return "graph"
 
 
-def linear_path(shared: bool, graph: bool, compiling: bool) -> str:
+def linear_path(shared: bool, graph: bool, compiling: bool, dense: bool = False) -> str:
     """The kernel a linear map runs on torch.
 
     ``"generic"`` (per-sample weights or biases), ``"forward_only"`` (shared, eager,
-    no graph: :func:`~.kernels.linear_shared` writing into one output) or
+    no graph: :func:`~.kernels.linear_shared` writing into one output),
+    ``"dense"`` (shared, eager, with graph, ``dense``: a small map without biases,
+    :func:`~.kernels.linear_dense`, one matmul by the dense weight matrix) or
     ``"shared"`` (shared, differentiable: the same products joined by ``torch.cat``).
 
     Examples
     --------
     >>> linear_path(True, False, False), linear_path(True, False, True), linear_path(False, False, False)
     ('forward_only', 'shared', 'generic')
+    >>> linear_path(True, True, False, dense=True), linear_path(True, True, True, dense=True)
+    ('dense', 'shared')
     """
     if not shared:
         return "generic"
-    return "forward_only" if not (graph or compiling) else "shared"
+    if not (graph or compiling):
+        return "forward_only"
+    return "dense" if dense and graph and not compiling else "shared"
 
 
 def harmonics_path(schedule, graph: bool, compiling: bool) -> str:
@@ -203,7 +218,16 @@ class TorchBackend(Backend):
             # compiled: the schedule alone first, the opaque op needs no constants in the graph
             schedule, consts = (compiled.schedule("tp", plan), None) if compiling else self._prepared("tp", plan, x1)
         graph = needs_graph(*(a for a in (x1, x2, weights) if a is not None))
-        path = tensor_product_path(schedule, shared, graph, compiling)
+        dense = None
+        if graph and not compiling and weights is not None:
+            dense = dense_operands(plan)
+            if dense is not None and dense[0].size > kernels.DENSE_MAX:
+                dense = None
+        path = tensor_product_path(schedule, shared, graph, compiling, dense=dense is not None)
+        if path == "dense":
+            c, widx = self._cached(dense, x1, lambda: (self._materialize(dense[0], x1),
+                                                       torch.as_tensor(np.array(dense[1]), device=x1.device)))
+            return dense_product(c, widx, x1, x2, weights)
         if path == "opaque":
             return compiled.grouped_forward_op(x1, x2, weights, compiled.plan_id(plan), list(batch))
         if consts is None:
@@ -226,10 +250,21 @@ class TorchBackend(Backend):
     def linear(self, plan, x, weights, bias=None):
         shared, b_shared, batch = check_linear_inputs(self, plan, x, weights, bias)
         graph = needs_graph(*(a for a in (x, weights, bias) if a is not None))
-        path = linear_path(shared and b_shared, graph, torch.compiler.is_compiling())
+        compiling = torch.compiler.is_compiling()
+        dense = None
+        if graph and not compiling and shared and bias is None and weights is not None:
+            schedule, _ = self._prepared("linear", plan, x)
+            dense = linear_dense_operands(schedule)
+            if dense is not None and dense[0].size > kernels.LINEAR_DENSE_MAX:
+                dense = None
+        path = linear_path(shared and b_shared, graph, compiling, dense=dense is not None)
         if path == "generic":
             return array_api.linear(self, plan, x, weights, bias)
         schedule, _ = self._prepared("linear", plan, x)
+        if path == "dense":
+            idx, coef = self._cached(dense, x, lambda: (torch.as_tensor(np.array(dense[0]), device=x.device),
+                                                        self._materialize(dense[1], x)))
+            return linear_dense(idx, coef, x, weights, batch, schedule.dim_in, schedule.dim_out)
         return linear_shared(schedule, x, weights, bias, batch, forward_only=path == "forward_only")
 
     def spherical_harmonics(self, sh_plan, vectors, ls, normalize=True, normalization="component"):
